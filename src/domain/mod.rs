@@ -1,0 +1,11 @@
+//! Types both sides share: parsed once at the edge, WASM-safe (serde and thiserror only).
+
+pub mod account;
+pub mod error;
+pub mod form;
+pub mod geo;
+
+pub use account::{Email, Identity, Name, Password, Role, UserId};
+pub use error::AppError;
+pub use form::Flash;
+pub use geo::GeoPoint;

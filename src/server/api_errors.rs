@@ -1,0 +1,205 @@
+//! The one place where a server function's error becomes an HTTP answer.
+//!
+//! Leptos answers every server-function error with 500 and the error's JSON. API clients get
+//! the status that says why (`AppError::status`) and, for 429, a Retry-After header. A browser
+//! form posted without JavaScript gets a 303 back to the page it came from, with the error and
+//! the typed values (never a password) kept in the session for that page to show.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::session;
+use crate::domain::{AppError, Flash};
+
+/// Server functions take small forms; anything larger is refused before it is read.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Errors are a few hundred bytes of JSON.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
+
+pub async fn map_server_fn_errors(req: Request, next: Next) -> Response {
+    let plain_form = is_plain_form_post(req.method(), req.headers());
+    if !plain_form {
+        let res = next.run(req).await;
+        if !res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+            return res;
+        }
+        let error = read_error(res).await;
+        return api_error_response(&error);
+    }
+
+    // A form without JavaScript: keep its fields to refill the form after the redirect.
+    let session = req.extensions().get::<Session>().cloned();
+    let back_to = same_origin_referer(req.headers());
+    let action = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
+        let error = AppError::Validation {
+            field: None,
+            message: "that form is too large".into(),
+        };
+        return api_error_response(&error);
+    };
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if !res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        return res;
+    }
+    let error = read_error(res).await;
+    let Some(session) = session else {
+        return api_error_response(&error);
+    };
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+    let flash = Flash::new(
+        action,
+        error.clone(),
+        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    if let Err(err) = session::set_flash(&session, &flash).await {
+        return api_error_response(&err);
+    }
+    // 303: the browser follows with a GET of the page, whatever the form's method was.
+    let location = HeaderValue::from_str(&back_to).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// A form posted by the browser itself: it asks for HTML and sends url-encoded fields.
+fn is_plain_form_post(method: &Method, headers: &HeaderMap) -> bool {
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    method == Method::POST && accepts_html && form
+}
+
+/// The path (and query) of the Referer when it is this site; "/" otherwise. Never an open
+/// redirect: only a path of ours is ever put in Location.
+fn same_origin_referer(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
+    let (Some(host), Some(referer)) = (host, referer) else {
+        return "/".into();
+    };
+    let Some(rest) = referer
+        .strip_prefix("http://")
+        .or_else(|| referer.strip_prefix("https://"))
+    else {
+        return "/".into();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    if authority.eq_ignore_ascii_case(host) && !path.starts_with("//") {
+        path.to_owned()
+    } else {
+        "/".into()
+    }
+}
+
+async fn read_error(res: Response) -> AppError {
+    match to_bytes(res.into_body(), MAX_ERROR_BYTES).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "a server function error is not an AppError");
+            AppError::internal()
+        }),
+        Err(err) => {
+            tracing::error!(error = %err, "could not read a server function error");
+            AppError::internal()
+        }
+    }
+}
+
+fn api_error_response(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(error).unwrap_or_else(|_| {
+        r#"{"kind":"internal","message":"something went wrong on our side"}"#.into()
+    });
+    let mut res = (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            // Leptos's client reads the error from the body when it sees this header.
+            (
+                header::HeaderName::from_static(SERVER_FN_ERROR_HEADER),
+                HeaderValue::from_static("1"),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let AppError::TooManyRequests {
+        retry_after_secs, ..
+    } = error
+    {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn only_this_sites_referer_is_followed_back() {
+        let same = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("referer", "http://127.0.0.1:3000/login?x=1"),
+        ]);
+        assert_eq!(same_origin_referer(&same), "/login?x=1");
+        let other = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("referer", "http://evil.example/login"),
+        ]);
+        assert_eq!(same_origin_referer(&other), "/");
+        let sneaky = headers(&[("host", "a"), ("referer", "http://a//evil.example")]);
+        assert_eq!(same_origin_referer(&sneaky), "/");
+        assert_eq!(same_origin_referer(&headers(&[])), "/");
+    }
+
+    #[test]
+    fn a_browser_form_is_told_apart_from_an_api_client() {
+        let browser = headers(&[
+            ("accept", "text/html,application/xhtml+xml"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ]);
+        assert!(is_plain_form_post(&Method::POST, &browser));
+        let fetch = headers(&[("content-type", "application/x-www-form-urlencoded")]);
+        assert!(!is_plain_form_post(&Method::POST, &fetch));
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_carries_retry_after() {
+        let res = api_error_response(&AppError::TooManyRequests {
+            message: "slow down".into(),
+            retry_after_secs: 42,
+        });
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "42");
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["message"], "slow down");
+    }
+}

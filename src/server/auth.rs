@@ -1,0 +1,48 @@
+//! Signing up and logging in: the steps behind the server functions, in one place.
+
+use std::net::IpAddr;
+
+use tower_sessions::Session;
+
+use super::{password, session, AppState};
+use crate::domain::{AppError, Email, Identity, Name, Password, Role};
+
+pub async fn sign_up(
+    state: &AppState,
+    session: &Session,
+    name: Name,
+    email: Email,
+    password: Password,
+    role: Role,
+) -> Result<Identity, AppError> {
+    let hash = password::hash(password).await?;
+    let identity = state.accounts.create(&name, &email, role, &hash).await?;
+    session::log_in(session, &identity).await?;
+    tracing::info!(user = %identity.id, role = %identity.role, "signed up");
+    Ok(identity)
+}
+
+pub async fn log_in(
+    state: &AppState,
+    session: &Session,
+    ip: IpAddr,
+    email: Email,
+    password: Password,
+) -> Result<Identity, AppError> {
+    state.login_limiter.check(&email, ip).await?;
+    let account = state.accounts.find_by_email(&email).await?;
+    let (stored_hash, identity) = match account {
+        Some(account) => (Some(account.password_hash), Some(account.identity)),
+        None => (None, None),
+    };
+    let verified = password::verify(password, stored_hash).await?;
+    let Some(identity) = identity.filter(|_| verified) else {
+        state.login_limiter.record_failure(&email, ip).await?;
+        tracing::info!(%ip, "login refused");
+        return Err(AppError::unauthorized("email or password is wrong"));
+    };
+    state.login_limiter.clear_email(&email).await?;
+    session::log_in(session, &identity).await?;
+    tracing::info!(user = %identity.id, "logged in");
+    Ok(identity)
+}

@@ -1,0 +1,126 @@
+//! Configuration from the environment: one typed struct, every field documented, printed at
+//! start with secrets masked. The LEPTOS_* variables are read by Leptos itself.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hail",
+    about = "Serves Hail. Every option is also an environment variable."
+)]
+pub struct Config {
+    /// Redis for sessions, accounts and everything shared between instances.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// Prefix of every key Hail writes itself (the session store names its own).
+    #[arg(long, env = "HAIL_KEY_PREFIX", default_value = "hail")]
+    pub key_prefix: String,
+
+    /// Name of the session cookie. Cookies ignore ports, so each app on a host needs its own.
+    #[arg(long, env = "HAIL_COOKIE_NAME", default_value = "hail_session")]
+    pub cookie_name: String,
+
+    /// Mark the session cookie Secure: switch on behind TLS.
+    #[arg(long, env = "HAIL_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+
+    /// A session ends after this many seconds without a request that saves it.
+    #[arg(long, env = "HAIL_SESSION_IDLE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_idle_secs: u64,
+
+    /// Failed logins allowed for one email within the window.
+    #[arg(long, env = "HAIL_LOGIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5)]
+    pub login_max_failures_per_email: u32,
+
+    /// Failed logins allowed from one client address within the window.
+    #[arg(long, env = "HAIL_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_max_failures_per_ip: u32,
+
+    /// The window of the failed-login limits, in seconds.
+    #[arg(long, env = "HAIL_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
+    pub login_window_secs: u64,
+
+    /// Peers whose X-Forwarded-For is believed (comma-separated IPs, e.g. the load balancer).
+    #[arg(long, env = "HAIL_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Log as JSON lines (for production log shippers) instead of plain text.
+    #[arg(long, env = "HAIL_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Reads the environment (and the command line, which takes the same options).
+    pub fn from_env() -> Self {
+        Self::parse()
+    }
+
+    /// Defaults for a Redis at `redis_url`: what tests start from.
+    pub fn for_redis(redis_url: impl Into<String>) -> Self {
+        let mut config = Self::parse_from(["hail"]);
+        config.redis_url = redis_url.into();
+        config
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_secs)
+    }
+
+    pub fn login_window(&self) -> Duration {
+        Duration::from_secs(self.login_window_secs)
+    }
+
+    /// The Redis URL with any password masked, for logs.
+    pub fn redis_url_masked(&self) -> String {
+        mask_password(&self.redis_url)
+    }
+}
+
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:****@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_the_redis_url_are_masked() {
+        assert_eq!(
+            mask_password("redis://user:secret@db:6379/0"),
+            "redis://user:****@db:6379/0"
+        );
+        assert_eq!(
+            mask_password("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let config = Config::parse_from(["hail"]);
+        assert_eq!(config.cookie_name, "hail_session");
+        assert!(!config.cookie_secure);
+        assert_eq!(config.key_prefix, "hail");
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_comma_separated_list() {
+        let config = Config::parse_from(["hail", "--trusted-proxies", "127.0.0.1,::1"]);
+        assert_eq!(config.trusted_proxies.len(), 2);
+    }
+}

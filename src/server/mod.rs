@@ -1,0 +1,21 @@
+//! Server-only code, compiled with `ssr` alone: configuration, startup, Redis stores, sessions,
+//! the mapping of errors to statuses, health checks.
+
+pub mod accounts;
+pub mod api_errors;
+pub mod auth;
+pub mod client_ip;
+pub mod config;
+pub mod health;
+pub mod keys;
+pub mod password;
+pub mod ratelimit;
+pub mod redis_errors;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;
+pub use state::AppState;

@@ -1,0 +1,184 @@
+//! Builds one Hail instance from a `Config`: used by `main` and by the integration tests
+//! (port 0, no globals), so the tests run what production runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use fred::prelude::{ClientLike, ReconnectPolicy};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_redis_store::{fred, RedisStore};
+
+use super::accounts::AccountStore;
+use super::keys::Keys;
+use super::ratelimit::LoginLimiter;
+use super::{api_errors, client_ip, health, AppState, Config};
+use crate::app::{shell, App};
+
+/// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to Redis (waiting, with backoff, until it answers) and binds the address in
+    /// `leptos_options.site_addr` (port 0 picks a free one).
+    pub async fn build(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+
+        let redis = connect_redis(&config).await?;
+        let session_pool = connect_session_store(&config).await?;
+        let keys = Keys::new(config.key_prefix.clone());
+        let state = AppState {
+            accounts: AccountStore::new(redis.clone(), keys.clone()),
+            login_limiter: LoginLimiter::new(
+                redis.clone(),
+                keys.clone(),
+                config.login_max_failures_per_email,
+                config.login_max_failures_per_ip,
+                config.login_window(),
+            ),
+            keys,
+            redis,
+            leptos_options: leptos_options.clone(),
+            config: Arc::new(config),
+        };
+        let router = router(state.clone(), session_pool);
+        let listener = TcpListener::bind(leptos_options.site_addr)
+            .await
+            .with_context(|| format!("could not listen on {}", leptos_options.site_addr))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+fn router(state: AppState, session_pool: fred::prelude::Pool) -> Router {
+    let config = state.config.clone();
+    let session_layer = SessionManagerLayer::new(RedisStore::new(session_pool))
+        .with_name(config.cookie_name.clone())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_idle_secs.min(i64::MAX as u64) as i64,
+        )));
+    let trusted = Arc::new(config.trusted_proxies.clone());
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let leptos_options = state.leptos_options.clone();
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            {
+                let leptos_options = leptos_options.clone();
+                move || shell(leptos_options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(api_errors::map_server_fn_errors))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            client_ip::resolve(trusted.clone(), req, next)
+        }))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+/// The command connection: waits for Redis at start, logging one line per attempt, with
+/// exponential backoff; reconnects by itself afterwards.
+async fn connect_redis(config: &Config) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(config.redis_url.as_str())
+        .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT))
+        .set_max_delay(Duration::from_secs(2));
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match ConnectionManager::new_with_config(client.clone(), manager_config.clone()).await {
+            Ok(manager) => {
+                tracing::info!(redis = %config.redis_url_masked(), "connected to Redis");
+                return Ok(manager);
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "Redis at {} is unreachable ({err}); retrying in {:.1}s",
+                    config.redis_url_masked(),
+                    delay.as_secs_f32()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The session store's own pool (tower-sessions-redis-store speaks fred).
+async fn connect_session_store(config: &Config) -> anyhow::Result<fred::prelude::Pool> {
+    let fred_config = fred::prelude::Config::from_url(&config.redis_url)
+        .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
+    let pool = fred::types::Builder::from_config(fred_config)
+        .with_connection_config(|c| {
+            c.connection_timeout = REDIS_TIMEOUT;
+            c.internal_command_timeout = REDIS_TIMEOUT;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = REDIS_TIMEOUT;
+        })
+        // Retry forever: a Redis outage is waited out, not fatal.
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+        .build_pool(4)?;
+    pool.init().await?;
+    Ok(pool)
+}

@@ -1,0 +1,10 @@
+//! Components, in a tree that mirrors the screens.
+
+pub mod auth;
+pub mod driver;
+pub mod forms;
+pub mod home;
+pub mod layout;
+pub mod location;
+pub mod rider;
+pub mod session;
