@@ -1,0 +1,337 @@
+//! Test harness: a real redis-server on a free port (killed on drop) and real Hail instances
+//! built by the same `Application::build` as production, each on its own port.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hail::server::{Application, Config};
+use leptos::config::LeptosOptions;
+use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const COOKIE_NAME: &str = "hail_session";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A redis-server of the test's own; never the one on 6379.
+pub struct TestRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl TestRedis {
+    pub async fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+        };
+        redis.spawn().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is on PATH (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the server, as a crash would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts an empty server again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// Every key in the server.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.connection().await;
+        redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One Hail instance serving on its own port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(config: Config) -> Self {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let leptos_options = LeptosOptions::builder()
+            .output_name("hail")
+            .site_root("target/site")
+            .site_addr(addr)
+            .build();
+        let app = Application::build(config, leptos_options)
+            .await
+            .expect("the app builds");
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        Self {
+            addr,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Test configuration: its own key prefix, a tight login limit.
+pub fn config(redis: &TestRedis) -> Config {
+    let mut config = Config::for_redis(redis.url());
+    config.key_prefix = "t".into();
+    config
+}
+
+/// A Redis and two instances sharing it.
+pub struct Cluster {
+    pub redis: TestRedis,
+    pub a: TestApp,
+    pub b: TestApp,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl Fn(&mut Config)) -> Self {
+        let redis = TestRedis::start().await;
+        let mut cfg = config(&redis);
+        tweak(&mut cfg);
+        let a = TestApp::spawn(cfg.clone()).await;
+        let b = TestApp::spawn(cfg).await;
+        Self { redis, a, b }
+    }
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The session cookie this answer sets, if any ("" when it removes it).
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{COOKIE_NAME}=")))
+            .map(str::to_owned)
+    }
+}
+
+/// A browser-like client whose one cookie is sent to whichever instance it talks to, as a
+/// browser does behind a load balancer. Cookies are handled by hand so tests can see them.
+pub struct Browser {
+    http: reqwest::Client,
+    pub cookie: Option<String>,
+    pub forwarded_for: Option<String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+            forwarded_for: None,
+        }
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: String,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.http.request(method.clone(), url);
+        if let Some(cookie) = &self.cookie {
+            req = req.header(COOKIE, format!("{COOKIE_NAME}={cookie}"));
+        }
+        if let Some(xff) = &self.forwarded_for {
+            req = req.header("x-forwarded-for", xff);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, HeaderValue::from_str(value).unwrap());
+        }
+        if method == Method::POST {
+            req = req.form(form);
+        }
+        let res = req.send().await.expect("the instance answers");
+        let answer = Answer {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap_or_default(),
+        };
+        if let Some(set) = answer.session_cookie() {
+            let value = set
+                .trim_start_matches(&format!("{COOKIE_NAME}="))
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let removed = set.contains("Max-Age=0") || value.is_empty();
+            self.cookie = if removed { None } else { Some(value) };
+        }
+        answer
+    }
+
+    pub async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(Method::POST, app.url(path), form, &[]).await
+    }
+
+    pub async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
+        self.send(Method::GET, app.url(path), &[], &[]).await
+    }
+
+    pub async fn sign_up(&mut self, app: &TestApp, name: &str, email: &str, role: &str) -> Answer {
+        self.post(
+            app,
+            "/api/signup",
+            &[
+                ("name", name),
+                ("email", email),
+                ("password", "correct horse"),
+                ("role", role),
+            ],
+        )
+        .await
+    }
+
+    pub async fn log_in(&mut self, app: &TestApp, email: &str, password: &str) -> Answer {
+        self.post(
+            app,
+            "/api/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn me(&mut self, app: &TestApp) -> Answer {
+        self.get(app, "/api/me").await
+    }
+}
+
+/// A unique email per call, so tests never collide.
+pub fn unique_email(who: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{who}-{}-{}@example.com",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,11 @@
+//! Integration tests: a real redis-server and real Hail instances (two where it matters), talked
+//! to over HTTP as a browser or an API client would. Run with `cargo test --features ssr`.
+
+#![allow(dead_code)]
+
+mod harness;
+
+mod accounts;
+mod location;
+mod pages;
+mod resilience;

@@ -1,0 +1,154 @@
+//! Server-rendered pages, and forms posted without JavaScript.
+
+use reqwest::{Method, StatusCode};
+
+use crate::harness::{unique_email, Browser, Cluster};
+
+#[tokio::test]
+async fn the_home_page_says_what_hail_is_and_links_the_way_in() {
+    let cluster = Cluster::start().await;
+
+    let home = Browser::new().get(&cluster.a, "/").await;
+
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("<h1 id=\"hero-title\">Hail</h1>"));
+    assert!(home.body.contains("href=\"/signup\""));
+    assert!(home.body.contains("href=\"/login\""));
+}
+
+#[tokio::test]
+async fn every_page_shows_who_is_logged_in_on_any_instance() {
+    let cluster = Cluster::start().await;
+    let mut browser = Browser::new();
+    browser
+        .sign_up(&cluster.a, "Grace", &unique_email("grace"), "driver")
+        .await;
+
+    let page = browser.get(&cluster.b, "/").await;
+
+    assert!(
+        page.body.contains("Logged in as <strong>Grace</strong>"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn each_screen_refuses_the_other_role_with_a_clear_message() {
+    let cluster = Cluster::start().await;
+    let mut rider = Browser::new();
+    rider
+        .sign_up(&cluster.a, "Ada", &unique_email("ada"), "rider")
+        .await;
+    let mut driver = Browser::new();
+    driver
+        .sign_up(&cluster.b, "Grace", &unique_email("grace"), "driver")
+        .await;
+
+    let rider_on_driver = rider.get(&cluster.b, "/driver").await.body;
+    let driver_on_rider = driver.get(&cluster.a, "/rider").await.body;
+    let rider_on_rider = rider.get(&cluster.b, "/rider").await.body;
+    let nobody = Browser::new().get(&cluster.a, "/rider").await.body;
+
+    assert!(rider_on_driver.contains("This screen is for drivers"));
+    assert!(driver_on_rider.contains("This screen is for riders"));
+    assert!(rider_on_rider.contains("<h1 id=\"rider-title\">Rider</h1>"));
+    assert!(nobody.contains("log in"));
+}
+
+#[tokio::test]
+async fn a_refused_form_without_javascript_comes_back_with_the_error_and_the_email() {
+    let cluster = Cluster::start().await;
+    let email = unique_email("ada");
+    Browser::new()
+        .sign_up(&cluster.a, "Ada", &email, "rider")
+        .await;
+    let mut browser = Browser::new();
+    let referer = cluster.b.url("/signup");
+    let host = cluster.b.addr.to_string();
+
+    let posted = browser
+        .send(
+            Method::POST,
+            cluster.b.url("/api/signup"),
+            &[
+                ("name", "Bob"),
+                ("email", &email),
+                ("password", "secret123"),
+                ("role", "driver"),
+            ],
+            &[
+                ("accept", "text/html"),
+                ("referer", &referer),
+                ("host", &host),
+            ],
+        )
+        .await;
+    let page = browser.get(&cluster.a, "/signup").await;
+    let again = browser.get(&cluster.a, "/signup").await;
+
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert_eq!(posted.headers["location"], "/signup");
+    assert!(page.body.contains("that email is already registered"));
+    assert!(
+        page.body.contains(&format!("value=\"{email}\"")),
+        "the email is kept"
+    );
+    assert!(page.body.contains("value=\"Bob\""), "the name is kept");
+    assert!(
+        !page.body.contains("secret123"),
+        "the password is never kept"
+    );
+    assert!(
+        !again.body.contains("already registered"),
+        "the error is shown once"
+    );
+}
+
+#[tokio::test]
+async fn a_form_without_javascript_never_redirects_to_another_site() {
+    let cluster = Cluster::start().await;
+    let mut browser = Browser::new();
+
+    let posted = browser
+        .send(
+            Method::POST,
+            cluster.a.url("/api/login"),
+            &[("email", "ada@example.com"), ("password", "wrong password")],
+            &[
+                ("accept", "text/html"),
+                ("referer", "http://evil.example/phish"),
+            ],
+        )
+        .await;
+
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert_eq!(posted.headers["location"], "/");
+}
+
+#[tokio::test]
+async fn a_successful_sign_up_without_javascript_lands_on_the_role_screen() {
+    let cluster = Cluster::start().await;
+    let mut browser = Browser::new();
+
+    let posted = browser
+        .send(
+            Method::POST,
+            cluster.a.url("/api/signup"),
+            &[
+                ("name", "Grace"),
+                ("email", &unique_email("grace")),
+                ("password", "secret123"),
+                ("role", "driver"),
+            ],
+            &[
+                ("accept", "text/html"),
+                ("referer", &cluster.a.url("/signup")),
+            ],
+        )
+        .await;
+
+    assert_eq!(posted.status, StatusCode::FOUND);
+    assert_eq!(posted.headers["location"], "/driver");
+    assert_eq!(browser.me(&cluster.b).await.json()["role"], "driver");
+}
