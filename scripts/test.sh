@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy for both features, the WASM dependency check, unit and
+# integration tests (their own redis-servers), then the end-to-end suite in Chromium against
+# two instances. Sets up whatever is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (ssr)"
+cargo clippy --features ssr --all-targets -- -D warnings
+step "clippy (hydrate, wasm32)"
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+step "the WASM build holds no server-only crate"
+bash scripts/check-wasm-deps.sh
+
+step "unit and integration tests"
+cargo test --features ssr
+
+step "end-to-end (Chromium, two instances)"
+cargo leptos build
+bash scripts/e2e.sh
