@@ -9,6 +9,8 @@ use crate::domain::{AppError, Flash, GeoPoint, Identity};
 const IDENTITY: &str = "identity";
 const LOCATION: &str = "location";
 const FLASH: &str = "flash";
+/// When the expiry was last rolled forward (unix seconds).
+const RENEWED_AT: &str = "renewed_at";
 
 fn store_error(err: tower_sessions::session::Error) -> AppError {
     tracing::warn!(error = %err, "the session store failed");
@@ -31,7 +33,7 @@ pub async fn identity(session: &Session) -> Result<Option<Identity>, AppError> {
         .await
         .map_err(store_error)?;
     if identity.is_some() {
-        refresh_expiry(session);
+        renew_if_half_used(session).await?;
     }
     Ok(identity)
 }
@@ -40,15 +42,23 @@ pub async fn require_identity(session: &Session) -> Result<Identity, AppError> {
     identity(session).await?.ok_or_else(AppError::not_logged_in)
 }
 
-fn refresh_expiry(session: &Session) {
+/// tower-sessions extends an inactivity expiry only when it saves; saving on every request would
+/// write to Redis on every request. So a session is saved (and its expiry and cookie renewed)
+/// once half of its idle window has passed since the last renewal.
+async fn renew_if_half_used(session: &Session) -> Result<(), AppError> {
     let Some(Expiry::OnInactivity(idle)) = session.expiry() else {
-        return;
+        return Ok(());
     };
-    let left = session.expiry_date() - OffsetDateTime::now_utc();
-    if left < idle / 2 {
-        // Setting the expiry marks the session modified; the layer saves it and its cookie.
-        session.set_expiry(Some(Expiry::OnInactivity(idle)));
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let renewed_at = session
+        .get::<i64>(RENEWED_AT)
+        .await
+        .map_err(store_error)?
+        .unwrap_or(0);
+    if now - renewed_at >= idle.whole_seconds() / 2 {
+        session.insert(RENEWED_AT, now).await.map_err(store_error)?;
     }
+    Ok(())
 }
 
 /// Logs `identity` in: a new session id (the old one dies, so a planted id is worthless), then
@@ -57,6 +67,10 @@ pub async fn log_in(session: &Session, identity: &Identity) -> Result<(), AppErr
     session.cycle_id().await.map_err(store_error)?;
     session
         .insert(IDENTITY, identity)
+        .await
+        .map_err(store_error)?;
+    session
+        .insert(RENEWED_AT, OffsetDateTime::now_utc().unix_timestamp())
         .await
         .map_err(store_error)?;
     Ok(())

@@ -364,3 +364,23 @@ async fn every_key_hail_writes_is_under_its_prefix() {
     // What remains is the session store's own keys: one per live session.
     assert_eq!(others.len(), 1, "{keys:?}");
 }
+
+#[tokio::test]
+async fn an_active_session_rolls_on_and_an_idle_one_expires() {
+    let cluster = Cluster::start_with(|c| c.session_idle_secs = 4).await;
+    let mut active = Browser::new();
+    active
+        .sign_up(&cluster.a, "Ada", &unique_email("ada"), "rider")
+        .await;
+    let mut idle = Browser::new();
+    idle.sign_up(&cluster.b, "Bo", &unique_email("bo"), "rider")
+        .await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(active.me(&cluster.b).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // Five seconds after login: the active one was renewed on the way, the idle one is gone.
+    assert_eq!(active.me(&cluster.a).await.status, StatusCode::OK);
+    assert_eq!(idle.me(&cluster.a).await.status, StatusCode::UNAUTHORIZED);
+}
