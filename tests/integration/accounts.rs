@@ -162,8 +162,12 @@ async fn concurrent_duplicate_sign_ups_on_two_instances_yield_one_account() {
     let cluster = Cluster::start().await;
     let email = unique_email("race");
 
-    let attempts = (0..12).map(|i| {
-        let app: &TestApp = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+    let attempts = (0..12u32).map(|i| {
+        let app: &TestApp = if i.is_multiple_of(2) {
+            &cluster.a
+        } else {
+            &cluster.b
+        };
         let email = email.clone();
         async move {
             Browser::new()
@@ -194,7 +198,8 @@ async fn concurrent_duplicate_sign_ups_on_two_instances_yield_one_account() {
 async fn sign_up_input_is_checked_with_messages_a_person_can_act_on() {
     let cluster = Cluster::start().await;
     let mut browser = Browser::new();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Form, &str, &str)] = &[
         (
             &[
                 ("name", "Ada"),
@@ -266,8 +271,12 @@ async fn failed_logins_are_limited_per_email_with_retry_after() {
         .sign_up(&cluster.a, "Ada", &email, "rider")
         .await;
 
-    for i in 0..3 {
-        let app = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+    for i in 0..3u32 {
+        let app = if i.is_multiple_of(2) {
+            &cluster.a
+        } else {
+            &cluster.b
+        };
         let answer = Browser::new().log_in(app, &email, "wrong password").await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }

@@ -1,0 +1,68 @@
+// What the specs share: the two instances, fresh accounts, and the steps every test repeats.
+
+import { expect, type Locator, type Page } from "@playwright/test";
+
+export type Role = "rider" | "driver";
+
+function instance(name: "HAIL_URL_A" | "HAIL_URL_B"): string {
+  const url = process.env[name];
+  if (!url) throw new Error(`${name} is not set; run the suite through scripts/e2e.sh`);
+  return url.replace(/\/+$/, "");
+}
+
+/** The two Hail instances; they share one Redis and nothing else. */
+export const A = instance("HAIL_URL_A");
+export const B = instance("HAIL_URL_B");
+
+export const PASSWORD = "correct horse battery";
+
+export interface Account {
+  name: string;
+  email: string;
+  password: string;
+  role: Role;
+}
+
+/** A new account nobody has used: a unique email for every call. */
+export function freshAccount(role: Role, name = role === "rider" ? "Rita Rider" : "Dan Driver"): Account {
+  const unique = `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;
+  return { name, email: `${role}-${unique}@example.com`, password: PASSWORD, role };
+}
+
+/** Resolves once the app has hydrated the page (it sets data-hydrated="true" on <body>). */
+export async function hydrated(page: Page): Promise<void> {
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+/** Opens `path` on an instance and, unless JavaScript is off, waits for hydration. */
+export async function open(page: Page, base: string, path: string, opts: { js?: boolean } = {}): Promise<void> {
+  await page.goto(base + path);
+  if (opts.js !== false) await hydrated(page);
+}
+
+/** The account part of the page header. */
+export function accountNav(page: Page): Locator {
+  return page.getByRole("navigation", { name: "Account" });
+}
+
+/** The header's "Logged in as <name> (<role>)". */
+export function who(page: Page): Locator {
+  return page.getByTestId("who");
+}
+
+/** Fills the sign-up form that is open on `page`, without submitting it. */
+export async function fillSignup(page: Page, account: Account): Promise<void> {
+  await page.getByLabel("Name", { exact: true }).fill(account.name);
+  await page.getByLabel("Email", { exact: true }).fill(account.email);
+  await page.getByLabel("Password", { exact: true }).fill(account.password);
+  await page.getByRole("radio", { name: account.role === "rider" ? "ride (rider)" : "drive (driver)" }).check();
+}
+
+/** Signs up through the form on `base` and checks that it lands on the account's own screen. */
+export async function signUp(page: Page, base: string, account: Account): Promise<void> {
+  await open(page, base, "/signup");
+  await fillSignup(page, account);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page).toHaveURL(`${base}/${account.role}`);
+  await expect(who(page)).toHaveText(`Logged in as ${account.name} (${account.role})`);
+}
