@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -21,8 +23,16 @@ step "the WASM build holds no server-only crate"
 bash scripts/check-wasm-deps.sh
 
 step "unit and integration tests"
-cargo test --features ssr
+cargo test --features ssr 2>&1 | tee "$logs/cargo-test.log"
 
 step "end-to-end (Chromium, two instances)"
 cargo leptos build
-bash scripts/e2e.sh
+bash scripts/e2e.sh 2>&1 | tee "$logs/e2e.log"
+
+# One closing line for every test that ran: Rust's and Playwright's together.
+awk '
+  /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /^ *[0-9]+ passed \(/ { p += $1 }
+  /^ *[0-9]+ failed$/ { f += $1 }
+  END { printf "\nall: %d passed, %d failed\n", p, f }
+' "$logs/cargo-test.log" "$logs/e2e.log"

@@ -16,6 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -130,9 +131,23 @@ fn router(state: AppState, session_pool: fred::prelude::Pool) -> Router {
             client_ip::resolve(trusted.clone(), req, next)
         }))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(security_header("x-content-type-options", "nosniff"))
+        .layer(security_header("x-frame-options", "DENY"))
+        // Same-origin requests keep their full Referer: no-JS forms are sent back by it.
+        .layer(security_header("referrer-policy", "same-origin"))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+fn security_header(
+    name: &'static str,
+    value: &'static str,
+) -> SetResponseHeaderLayer<axum::http::HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        axum::http::HeaderName::from_static(name),
+        axum::http::HeaderValue::from_static(value),
+    )
 }
 
 /// The command connection: waits for Redis at start, logging one line per attempt, with

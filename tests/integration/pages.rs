@@ -152,3 +152,14 @@ async fn a_successful_sign_up_without_javascript_lands_on_the_role_screen() {
     assert_eq!(posted.headers["location"], "/driver");
     assert_eq!(browser.me(&cluster.b).await.json()["role"], "driver");
 }
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let cluster = Cluster::start().await;
+
+    let home = Browser::new().get(&cluster.a, "/").await;
+
+    assert_eq!(home.headers["x-content-type-options"], "nosniff");
+    assert_eq!(home.headers["x-frame-options"], "DENY");
+    assert_eq!(home.headers["referrer-policy"], "same-origin");
+}
