@@ -66,6 +66,42 @@ where
     }
 }
 
+/// Every client GETs `path` `REQUESTS_PER_CLIENT` times, alternating instances; all must be 200.
+async fn run(
+    name: &'static str,
+    browsers: Vec<Browser>,
+    cluster: &'static Cluster,
+    path: &'static str,
+) -> Vec<Browser> {
+    let started = Instant::now();
+    let runs = browsers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut b)| async move {
+            let mut lat = Vec::with_capacity(REQUESTS_PER_CLIENT);
+            for n in 0..REQUESTS_PER_CLIENT {
+                let app = if (i + n).is_multiple_of(2) {
+                    &cluster.a
+                } else {
+                    &cluster.b
+                };
+                let t = Instant::now();
+                let answer = b.get(app, path).await;
+                lat.push(t.elapsed());
+                assert_eq!(answer.status, StatusCode::OK, "{path}");
+            }
+            (b, lat)
+        });
+    let (browsers, latencies): (Vec<_>, Vec<_>) = join_all(runs).await.into_iter().unzip();
+    Report {
+        name,
+        latencies: latencies.into_iter().flatten().collect(),
+        elapsed: started.elapsed(),
+    }
+    .print();
+    browsers
+}
+
 #[tokio::main]
 async fn main() {
     // Lives for the whole run; leaking it lets every client borrow it without Arcs.
@@ -89,28 +125,22 @@ async fn main() {
         "{CLIENTS} concurrent logged-in clients, {REQUESTS_PER_CLIENT} requests each, alternating two instances"
     );
 
-    let me = measure(
-        "GET /api/me (session read)",
-        browsers,
-        move |mut b: Browser, i: usize| async move {
-            let c = cluster;
-            let mut lat = Vec::with_capacity(REQUESTS_PER_CLIENT);
-            for n in 0..REQUESTS_PER_CLIENT {
-                let app = if (i + n).is_multiple_of(2) {
-                    &c.a
-                } else {
-                    &c.b
-                };
-                let t = Instant::now();
-                let answer = b.me(app).await;
-                lat.push(t.elapsed());
-                assert_eq!(answer.status, StatusCode::OK);
-            }
-            (b, lat)
-        },
+    let anonymous = (0..CLIENTS).map(|_| Browser::new()).collect();
+    run(
+        "GET /healthz (baseline: no session)",
+        anonymous,
+        cluster,
+        "/healthz",
     )
     .await;
-    me.print();
+    let browsers = run("GET /api/me (session read)", browsers, cluster, "/api/me").await;
+    run(
+        "GET / (server-rendered page, logged in)",
+        browsers,
+        cluster,
+        "/",
+    )
+    .await;
 
     let mut browsers = Vec::new();
     for email in &emails {
