@@ -6,5 +6,6 @@ pub mod forms;
 pub mod home;
 pub mod layout;
 pub mod location;
+pub mod map;
 pub mod rider;
 pub mod session;
