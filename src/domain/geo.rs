@@ -119,3 +119,45 @@ mod tests {
         assert_eq!(ok.lng(), 2.0);
     }
 }
+
+/// Mean Earth radius (IUGG), in metres.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+impl GeoPoint {
+    /// Great-circle distance in metres (haversine): exact enough for a city.
+    pub fn distance_m(&self, other: &GeoPoint) -> f64 {
+        let (lat1, lat2) = (self.lat.to_radians(), other.lat.to_radians());
+        let d_lat = lat2 - lat1;
+        let d_lng = (other.lng - self.lng).to_radians();
+        let a = (d_lat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (d_lng / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_M * a.sqrt().asin()
+    }
+}
+
+#[cfg(test)]
+mod distance_tests {
+    use super::*;
+
+    #[test]
+    fn a_point_is_no_distance_from_itself() {
+        let p = GeoPoint::new(52.52, 13.405).unwrap();
+        assert_eq!(p.distance_m(&p), 0.0);
+    }
+
+    #[test]
+    fn one_degree_of_latitude_is_about_111_km() {
+        let a = GeoPoint::new(52.0, 13.0).unwrap();
+        let b = GeoPoint::new(53.0, 13.0).unwrap();
+        let d = a.distance_m(&b);
+        assert!((d - 111_195.0).abs() < 100.0, "{d}");
+        assert_eq!(d, b.distance_m(&a));
+    }
+
+    #[test]
+    fn berlin_to_paris_is_about_878_km() {
+        let berlin = GeoPoint::new(52.5200, 13.4050).unwrap();
+        let paris = GeoPoint::new(48.8566, 2.3522).unwrap();
+        let km = berlin.distance_m(&paris) / 1000.0;
+        assert!((km - 878.0).abs() < 5.0, "{km}");
+    }
+}

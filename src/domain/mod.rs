@@ -3,8 +3,10 @@
 pub mod account;
 pub mod city;
 pub mod error;
+pub mod fare;
 pub mod form;
 pub mod geo;
+pub mod ride;
 
 pub use account::{Email, Identity, Name, Password, Role, UserId};
 pub use error::AppError;

@@ -1,0 +1,463 @@
+//! Rides: their states, the one table of allowed transitions, and what each party sees.
+//!
+//! The Redis scripts that change a ride take their allowed "from" states from `TRANSITIONS`,
+//! so this table is the single source of truth for the lifecycle.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use super::fare::Cents;
+use super::{AppError, GeoPoint};
+
+/// A ride's id: random, lowercase hex, fixed length.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RideId(String);
+
+impl RideId {
+    pub const LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let raw = raw.trim();
+        let ok =
+            raw.len() == Self::LEN && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(AppError::invalid("ride", "that is not a ride id"))
+        }
+    }
+
+    /// Wraps an id Hail made or stored itself.
+    pub fn from_trusted(id: String) -> Self {
+        Self(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RideId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RideStatus {
+    /// Looking for a driver; offered to one at a time.
+    Searching,
+    /// A driver accepted and is on the way to the pickup.
+    DriverAssigned,
+    /// The driver waits at the pickup.
+    DriverArrived,
+    InProgress,
+    Completed,
+    Cancelled,
+    NoDriverFound,
+}
+
+impl RideStatus {
+    pub const ALL: [RideStatus; 7] = [
+        RideStatus::Searching,
+        RideStatus::DriverAssigned,
+        RideStatus::DriverArrived,
+        RideStatus::InProgress,
+        RideStatus::Completed,
+        RideStatus::Cancelled,
+        RideStatus::NoDriverFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RideStatus::Searching => "searching",
+            RideStatus::DriverAssigned => "driver_assigned",
+            RideStatus::DriverArrived => "driver_arrived",
+            RideStatus::InProgress => "in_progress",
+            RideStatus::Completed => "completed",
+            RideStatus::Cancelled => "cancelled",
+            RideStatus::NoDriverFound => "no_driver_found",
+        }
+    }
+
+    /// What a rider reads.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RideStatus::Searching => "Looking for a driver…",
+            RideStatus::DriverAssigned => "Your driver is on the way",
+            RideStatus::DriverArrived => "Your driver has arrived",
+            RideStatus::InProgress => "On the way to your destination",
+            RideStatus::Completed => "Arrived. Thanks for riding with Hail",
+            RideStatus::Cancelled => "Cancelled",
+            RideStatus::NoDriverFound => "No driver found",
+        }
+    }
+
+    /// A finished ride frees its rider and driver for the next.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RideStatus::Completed | RideStatus::Cancelled | RideStatus::NoDriverFound
+        )
+    }
+}
+
+impl fmt::Display for RideStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RideStatus {
+    type Err = AppError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        RideStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| AppError::invalid("status", format!("unknown ride status {raw:?}")))
+    }
+}
+
+/// Everything that can happen to a ride, and who may make it happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RideAction {
+    /// The offered driver takes the ride.
+    Accept,
+    /// The offered driver passes, or the offer times out: the next driver is asked.
+    Decline,
+    /// The search time ran out.
+    GiveUp,
+    /// The driver is at the pickup.
+    Arrive,
+    /// The driver starts the trip with the rider's PIN.
+    Start,
+    /// The rider asks for a new PIN after too many wrong ones.
+    Reconfirm,
+    Complete,
+    /// The rider cancels, any time before the trip starts.
+    Cancel,
+    /// The rider rates the driver after the trip.
+    Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Rider,
+    Driver,
+    /// The dispatcher: deadlines measured by Redis's clock, run by whichever instance.
+    System,
+}
+
+/// (from, action, to, who). An action not listed from a state is a 409.
+pub const TRANSITIONS: &[(RideStatus, RideAction, RideStatus, Actor)] = {
+    use Actor::*;
+    use RideAction::*;
+    use RideStatus::*;
+    &[
+        (Searching, Accept, DriverAssigned, Driver),
+        (Searching, Decline, Searching, Driver),
+        (Searching, Decline, Searching, System),
+        (Searching, GiveUp, NoDriverFound, System),
+        (Searching, Cancel, Cancelled, Rider),
+        (DriverAssigned, Arrive, DriverArrived, Driver),
+        (DriverAssigned, Cancel, Cancelled, Rider),
+        (DriverArrived, Start, InProgress, Driver),
+        (DriverArrived, Reconfirm, DriverArrived, Rider),
+        (DriverArrived, Cancel, Cancelled, Rider),
+        (InProgress, Complete, Completed, Driver),
+        (Completed, Rate, Completed, Rider),
+    ]
+};
+
+/// The state `action` leads to from `from`, or why it cannot happen now.
+pub fn transition(from: RideStatus, action: RideAction) -> Result<RideStatus, AppError> {
+    TRANSITIONS
+        .iter()
+        .find(|(f, a, _, _)| *f == from && *a == action)
+        .map(|(_, _, to, _)| *to)
+        .ok_or_else(|| refused(from, action))
+}
+
+/// The states from which `action` is allowed: what the Redis scripts check against.
+pub fn allowed_from(action: RideAction) -> Vec<RideStatus> {
+    let mut states: Vec<RideStatus> = TRANSITIONS
+        .iter()
+        .filter(|(_, a, _, _)| *a == action)
+        .map(|(f, _, _, _)| *f)
+        .collect();
+    states.dedup();
+    states
+}
+
+/// Who may take `action`.
+pub fn actors(action: RideAction) -> Vec<Actor> {
+    TRANSITIONS
+        .iter()
+        .filter(|(_, a, _, _)| *a == action)
+        .map(|(_, _, _, who)| *who)
+        .collect()
+}
+
+/// The 409 a person reads when an action comes too late or too early.
+pub fn refused(from: RideStatus, action: RideAction) -> AppError {
+    let why = match (action, from) {
+        (RideAction::Accept, _) => "this offer is no longer available",
+        (RideAction::Cancel, RideStatus::InProgress) => {
+            "the trip has started; it can no longer be cancelled"
+        }
+        (RideAction::Cancel, _) => "this ride is already over",
+        (RideAction::Start, RideStatus::Cancelled) => "this ride was cancelled",
+        (RideAction::Start, _) => "the trip can start only once you are at the pickup",
+        (RideAction::Arrive, _) => "you can arrive only on the way to a pickup",
+        (RideAction::Complete, _) => "only a trip in progress can be completed",
+        (RideAction::Rate, _) => "only a completed ride can be rated",
+        (RideAction::Reconfirm, _) => "only a ride waiting at the pickup can be re-confirmed",
+        (RideAction::Decline | RideAction::GiveUp, _) => {
+            "this ride is no longer looking for a driver"
+        }
+    };
+    AppError::conflict(
+        None,
+        format!("{why} (the ride is {})", from.describe().to_lowercase()),
+    )
+}
+
+/// A pickup PIN: four digits, which the rider tells the driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let raw = raw.trim();
+        if raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(AppError::invalid(
+                "pin",
+                "the PIN is the rider's four digits",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A rating of the driver: one to five stars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Stars(u8);
+
+impl Stars {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        match raw.trim().parse::<u8>() {
+            Ok(n @ 1..=5) => Ok(Self(n)),
+            _ => Err(AppError::invalid("stars", "a rating is 1 to 5 stars")),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// A driver's car, as the rider needs it to find the right one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Car {
+    pub make: String,
+    pub model: String,
+    pub plate: String,
+}
+
+impl Car {
+    pub fn parse(make: &str, model: &str, plate: &str) -> Result<Self, AppError> {
+        let field = |raw: &str, name: &str, what: &str, max: usize| {
+            let value = raw.trim();
+            if value.is_empty() {
+                return Err(AppError::invalid(name, format!("enter the car's {what}")));
+            }
+            if value.chars().count() > max || value.chars().any(char::is_control) {
+                return Err(AppError::invalid(
+                    name,
+                    format!("the {what} can be at most {max} plain characters"),
+                ));
+            }
+            Ok(value.to_owned())
+        };
+        Ok(Self {
+            make: field(make, "make", "make", 40)?,
+            model: field(model, "model", "model", 40)?,
+            plate: field(plate, "plate", "plate", 12)?.to_uppercase(),
+        })
+    }
+}
+
+impl fmt::Display for Car {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", self.make, self.model, self.plate)
+    }
+}
+
+/// The driver of a ride, as the rider sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignedDriver {
+    pub name: String,
+    pub car: Car,
+}
+
+/// A ride as one of its two parties sees it. The PIN is filled only for the rider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RideView {
+    pub id: RideId,
+    pub status: RideStatus,
+    /// Bumped by every change; a client that sees a gap reloads.
+    pub seq: u64,
+    pub rider_name: String,
+    pub pickup: GeoPoint,
+    pub pickup_name: String,
+    pub dropoff: GeoPoint,
+    pub dropoff_name: String,
+    pub distance_m: u64,
+    pub duration_s: u64,
+    pub fare: Cents,
+    pub driver: Option<AssignedDriver>,
+    pub pin: Option<String>,
+    /// The rider must re-confirm before the trip can start (too many wrong PINs).
+    pub pin_locked: bool,
+    pub rating: Option<u8>,
+    pub created_at_ms: u64,
+    /// For the driver who holds the offer: when it lapses, on the server's clock.
+    pub offer_expires_at_ms: Option<u64>,
+    /// The server's clock when this view was read, so a client can correct its own.
+    pub server_now_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ride_runs_from_search_to_rating() {
+        let mut status = RideStatus::Searching;
+        for action in [
+            RideAction::Decline,
+            RideAction::Accept,
+            RideAction::Arrive,
+            RideAction::Start,
+            RideAction::Complete,
+            RideAction::Rate,
+        ] {
+            status = transition(status, action).unwrap();
+        }
+        assert_eq!(status, RideStatus::Completed);
+    }
+
+    #[test]
+    fn a_ride_can_be_cancelled_only_before_the_trip_starts() {
+        for from in [
+            RideStatus::Searching,
+            RideStatus::DriverAssigned,
+            RideStatus::DriverArrived,
+        ] {
+            assert_eq!(
+                transition(from, RideAction::Cancel).unwrap(),
+                RideStatus::Cancelled
+            );
+        }
+        for from in [
+            RideStatus::InProgress,
+            RideStatus::Completed,
+            RideStatus::Cancelled,
+        ] {
+            assert_eq!(
+                transition(from, RideAction::Cancel).unwrap_err().status(),
+                409
+            );
+        }
+    }
+
+    #[test]
+    fn a_cancelled_ride_cannot_be_started_or_accepted() {
+        let err = transition(RideStatus::Cancelled, RideAction::Start).unwrap_err();
+        assert_eq!(err.status(), 409);
+        assert!(err.message().starts_with("this ride was cancelled"));
+        assert!(transition(RideStatus::Cancelled, RideAction::Accept).is_err());
+    }
+
+    #[test]
+    fn only_a_searching_ride_can_be_accepted() {
+        assert_eq!(
+            allowed_from(RideAction::Accept),
+            vec![RideStatus::Searching]
+        );
+        for from in RideStatus::ALL {
+            let ok = transition(from, RideAction::Accept).is_ok();
+            assert_eq!(ok, from == RideStatus::Searching, "{from}");
+        }
+    }
+
+    #[test]
+    fn final_states_lead_nowhere_but_a_rating() {
+        for (from, action, _, _) in TRANSITIONS {
+            if from.is_final() {
+                assert_eq!(*action, RideAction::Rate, "{from} --{action:?}-->");
+            }
+        }
+    }
+
+    #[test]
+    fn each_action_belongs_to_the_party_that_takes_it() {
+        assert_eq!(actors(RideAction::Accept), vec![Actor::Driver]);
+        assert_eq!(actors(RideAction::Cancel), vec![Actor::Rider; 3]);
+        assert_eq!(actors(RideAction::GiveUp), vec![Actor::System]);
+        assert!(actors(RideAction::Decline).contains(&Actor::System));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in RideStatus::ALL {
+            assert_eq!(status.as_str().parse::<RideStatus>().unwrap(), status);
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        assert!("flying".parse::<RideStatus>().is_err());
+    }
+
+    #[test]
+    fn ride_ids_pins_and_stars_are_parsed_at_the_edge() {
+        assert!(RideId::parse(&"ab".repeat(16)).is_ok());
+        assert!(RideId::parse("1234").is_err());
+        assert!(RideId::parse(&"zz".repeat(16)).is_err());
+        assert_eq!(Pin::parse(" 0427 ").unwrap().as_str(), "0427");
+        for bad in ["", "123", "12345", "12a4", "١٢٣٤"] {
+            assert_eq!(Pin::parse(bad).unwrap_err().field(), Some("pin"), "{bad:?}");
+        }
+        assert_eq!(Stars::parse("5").unwrap().get(), 5);
+        for bad in ["0", "6", "-1", "three", ""] {
+            assert!(Stars::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_car_needs_make_model_and_a_short_plate() {
+        let car = Car::parse(" Toyota ", "Prius", "b-hx 123").unwrap();
+        assert_eq!(car.to_string(), "Toyota Prius (B-HX 123)");
+        assert_eq!(
+            Car::parse("", "Prius", "B 1").unwrap_err().field(),
+            Some("make")
+        );
+        assert_eq!(
+            Car::parse("Toyota", "Prius", "B-HX 123456789")
+                .unwrap_err()
+                .field(),
+            Some("plate")
+        );
+    }
+}
