@@ -3,7 +3,9 @@
 //! the bodies call into `crate::server`.
 
 pub mod auth;
+pub mod drivers;
 pub mod location;
+pub mod rides;
 
 pub use auth::{
     get_me, login, logout, signup, take_flash, GetMe, Login, Logout, Signup, TakeFlash,

@@ -194,6 +194,14 @@ pub fn allowed_from(action: RideAction) -> Vec<RideStatus> {
     states
 }
 
+/// Where `action` leads (each action has one destination, whatever its origin).
+pub fn target_of(action: RideAction) -> Option<RideStatus> {
+    TRANSITIONS
+        .iter()
+        .find(|(_, a, _, _)| *a == action)
+        .map(|(_, _, to, _)| *to)
+}
+
 /// Who may take `action`.
 pub fn actors(action: RideAction) -> Vec<Actor> {
     TRANSITIONS
@@ -413,6 +421,13 @@ mod tests {
     }
 
     #[test]
+    fn each_action_has_one_destination() {
+        for (_, action, to, _) in TRANSITIONS {
+            assert_eq!(target_of(*action), Some(*to), "{action:?}");
+        }
+    }
+
+    #[test]
     fn each_action_belongs_to_the_party_that_takes_it() {
         assert_eq!(actors(RideAction::Accept), vec![Actor::Driver]);
         assert_eq!(actors(RideAction::Cancel), vec![Actor::Rider; 3]);
@@ -460,4 +475,27 @@ mod tests {
             Some("plate")
         );
     }
+}
+
+/// What a rider sees before requesting: the trip, its price, and how soon a driver could come.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub distance_m: u64,
+    pub duration_s: u64,
+    pub fare: Cents,
+    /// Seconds until the nearest available driver could reach the pickup; None when no driver
+    /// is within the search radius.
+    pub pickup_eta_s: Option<u64>,
+}
+
+/// A driver's own screen: presence, car, the offer or ride at hand, and the day's takings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriverState {
+    pub online: bool,
+    pub car: Option<Car>,
+    pub position: Option<GeoPoint>,
+    pub offer: Option<RideView>,
+    pub ride: Option<RideView>,
+    pub earnings_today: Cents,
+    pub rides_today: u32,
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use super::keys::Keys;
 use super::redis_errors::RedisResultExt;
+use crate::domain::ride::Car;
 use crate::domain::{AppError, Email, Identity, Name, Role, UserId};
 
 /// KEYS[1] email index, KEYS[2] user hash; ARGV id, name, email, role, hash, created_at.
@@ -120,6 +121,40 @@ impl AccountStore {
             },
             password_hash,
         }))
+    }
+}
+
+impl AccountStore {
+    /// Keeps a driver's car on their account.
+    pub async fn set_car(&self, id: &UserId, car: &Car) -> Result<(), AppError> {
+        let _: () = self
+            .redis
+            .clone()
+            .hset_multiple(
+                self.keys.user(id),
+                &[
+                    ("car_make", car.make.as_str()),
+                    ("car_model", car.model.as_str()),
+                    ("car_plate", car.plate.as_str()),
+                ],
+            )
+            .await
+            .or_unavailable()?;
+        Ok(())
+    }
+
+    pub async fn car(&self, id: &UserId) -> Result<Option<Car>, AppError> {
+        let (make, model, plate): (Option<String>, Option<String>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(self.keys.user(id))
+                .arg(&["car_make", "car_model", "car_plate"])
+                .query_async(&mut self.redis.clone())
+                .await
+                .or_unavailable()?;
+        Ok(match (make, model, plate) {
+            (Some(make), Some(model), Some(plate)) => Some(Car { make, model, plate }),
+            _ => None,
+        })
     }
 }
 

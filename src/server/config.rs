@@ -48,6 +48,62 @@ pub struct Config {
     #[arg(long, env = "HAIL_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// The dispatch region: its name tags every dispatch key, so one region is one Cluster slot.
+    #[arg(long, env = "HAIL_REGION", default_value = "demo")]
+    pub region: String,
+
+    /// Seconds a driver has to answer an offer before it passes to the next driver.
+    #[arg(long, env = "HAIL_OFFER_TIMEOUT_SECS", default_value_t = 15)]
+    pub offer_timeout_secs: u64,
+
+    /// A driver whose last position is older than this many seconds is never offered a ride.
+    #[arg(long, env = "HAIL_DRIVER_STALE_SECS", default_value_t = 30)]
+    pub driver_stale_secs: u64,
+
+    /// Seconds to look for a driver before telling the rider none was found.
+    #[arg(long, env = "HAIL_SEARCH_TIMEOUT_SECS", default_value_t = 120)]
+    pub search_timeout_secs: u64,
+
+    /// Only drivers within this many metres of the pickup are offered the ride.
+    #[arg(long, env = "HAIL_SEARCH_RADIUS_M", default_value_t = 5_000)]
+    pub search_radius_m: u64,
+
+    /// While no driver is free, look again this often (milliseconds).
+    #[arg(long, env = "HAIL_SEARCH_RETRY_MS", default_value_t = 2_000)]
+    pub search_retry_ms: u64,
+
+    /// How often each instance checks the shared deadlines (milliseconds).
+    #[arg(long, env = "HAIL_DISPATCH_POLL_MS", default_value_t = 250)]
+    pub dispatch_poll_ms: u64,
+
+    /// Wrong pickup PINs allowed before the rider must re-confirm the ride.
+    #[arg(long, env = "HAIL_PIN_MAX_ATTEMPTS", default_value_t = 3)]
+    pub pin_max_attempts: u32,
+
+    /// Fare: the base, in cents.
+    #[arg(long, env = "HAIL_FARE_BASE_CENTS", default_value_t = 250)]
+    pub fare_base_cents: u64,
+
+    /// Fare: per kilometre, in cents.
+    #[arg(long, env = "HAIL_FARE_PER_KM_CENTS", default_value_t = 120)]
+    pub fare_per_km_cents: u64,
+
+    /// Fare: per minute, in cents.
+    #[arg(long, env = "HAIL_FARE_PER_MINUTE_CENTS", default_value_t = 30)]
+    pub fare_per_minute_cents: u64,
+
+    /// Fare: the least a ride costs, in cents.
+    #[arg(long, env = "HAIL_FARE_MINIMUM_CENTS", default_value_t = 600)]
+    pub fare_minimum_cents: u64,
+
+    /// Average driving speed in the city, km/h, for trip times and pickup ETAs.
+    #[arg(long, env = "HAIL_DRIVING_SPEED_KMH", default_value_t = 25.0)]
+    pub driving_speed_kmh: f64,
+
+    /// Road distance over straight-line distance.
+    #[arg(long, env = "HAIL_DETOUR_FACTOR", default_value_t = 1.3)]
+    pub detour_factor: f64,
+
     /// Log as JSON lines (for production log shippers) instead of plain text.
     #[arg(long, env = "HAIL_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -72,6 +128,23 @@ impl Config {
 
     pub fn login_window(&self) -> Duration {
         Duration::from_secs(self.login_window_secs)
+    }
+
+    pub fn fares(&self) -> crate::domain::fare::FareSchedule {
+        use crate::domain::fare::{Cents, FareSchedule};
+        FareSchedule {
+            base: Cents(self.fare_base_cents),
+            per_km: Cents(self.fare_per_km_cents),
+            per_minute: Cents(self.fare_per_minute_cents),
+            minimum: Cents(self.fare_minimum_cents),
+        }
+    }
+
+    pub fn driving(&self) -> crate::domain::fare::Driving {
+        crate::domain::fare::Driving {
+            detour_factor: self.detour_factor,
+            speed_kmh: self.driving_speed_kmh,
+        }
     }
 
     /// The Redis URL with any password masked, for logs.

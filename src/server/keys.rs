@@ -39,6 +39,57 @@ impl Keys {
     }
 }
 
+/// The dispatch keys of one region. Every key a dispatch script touches starts with
+/// `region_prefix`, whose `{r:<region>}` hash tag keeps them in one Cluster slot; the scripts
+/// (src/server/lua) build the individual names from it:
+///
+/// | key | type | what |
+/// |---|---|---|
+/// | `ride:{id}` | hash | the ride: status, seq, parties, places, fare, PIN, offer, deadlines |
+/// | `ride:{id}:declined` | set | drivers who passed on or let lapse this ride's offer |
+/// | `driver:{id}` | hash | online, last position and its time, car, the offer and ride held |
+/// | `rider:{id}` | hash | the rider's active ride |
+/// | `drivers:geo` | geo | available drivers (online, free, fresh) |
+/// | `drivers:seen` | zset | when each available driver last sent a position (Redis ms) |
+/// | `deadlines` | zset | the next deadline of each searching ride (Redis ms) |
+/// | `idem:{rider}:{key}` | string | a ride request's client key, for retries |
+/// | `rides:rider:{id}`, `rides:driver:{id}` | zset | ride history by creation time |
+impl Keys {
+    pub fn region_prefix(&self, region: &str) -> String {
+        format!("{}:{{r:{region}}}:", self.prefix)
+    }
+
+    /// Where a ride's changes are published (pub/sub channels are not slotted).
+    pub fn ride_channel_prefix(&self) -> String {
+        format!("{}:ride:", self.prefix)
+    }
+
+    /// Where a driver's offers are published.
+    pub fn driver_channel_prefix(&self) -> String {
+        format!("{}:driver:", self.prefix)
+    }
+
+    pub fn ride(&self, region: &str, id: &crate::domain::ride::RideId) -> String {
+        format!("{}ride:{id}", self.region_prefix(region))
+    }
+
+    pub fn driver(&self, region: &str, id: &UserId) -> String {
+        format!("{}driver:{id}", self.region_prefix(region))
+    }
+
+    pub fn rider(&self, region: &str, id: &UserId) -> String {
+        format!("{}rider:{id}", self.region_prefix(region))
+    }
+
+    pub fn rider_history(&self, region: &str, id: &UserId) -> String {
+        format!("{}rides:rider:{id}", self.region_prefix(region))
+    }
+
+    pub fn driver_history(&self, region: &str, id: &UserId) -> String {
+        format!("{}rides:driver:{id}", self.region_prefix(region))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +104,19 @@ mod tests {
             "hail:{accounts}:email:ada@example.com"
         );
         assert!(keys.user(&id).starts_with("hail:{accounts}:user:"));
+    }
+
+    #[test]
+    fn dispatch_keys_share_the_regions_hash_tag() {
+        let keys = Keys::new("hail");
+        let id = UserId::from_trusted("0".repeat(32));
+        assert_eq!(keys.region_prefix("demo"), "hail:{r:demo}:");
+        assert!(keys
+            .driver("demo", &id)
+            .starts_with("hail:{r:demo}:driver:"));
+        assert!(keys
+            .rider_history("demo", &id)
+            .starts_with("hail:{r:demo}:"));
     }
 
     #[test]

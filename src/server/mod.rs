@@ -6,6 +6,7 @@ pub mod api_errors;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod dispatch;
 pub mod health;
 pub mod keys;
 pub mod password;

@@ -8,7 +8,6 @@ pub fn to_app_error(err: redis::RedisError) -> AppError {
         || err.is_connection_refusal()
         || err.is_connection_dropped()
         || err.is_timeout()
-        || err.is_unrecoverable_error()
     {
         tracing::warn!(error = %err, "Redis is unavailable");
         AppError::unavailable()

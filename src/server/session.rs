@@ -102,3 +102,16 @@ pub async fn take_flash(session: &Session) -> Result<Option<Flash>, AppError> {
     }
     Ok(flash)
 }
+
+/// The logged-in user of the request, if they have `role`: 401 when nobody is logged in,
+/// 403 for the other role.
+pub async fn require_role(role: crate::domain::Role) -> Result<Identity, AppError> {
+    let identity = require_identity(&current().await?).await?;
+    identity.require_role(role)?;
+    Ok(identity)
+}
+
+/// The logged-in user of the request, whatever their role.
+pub async fn require_user() -> Result<Identity, AppError> {
+    require_identity(&current().await?).await
+}

@@ -48,6 +48,7 @@ impl Application {
         let session_pool = connect_session_store(&config).await?;
         let keys = Keys::new(config.key_prefix.clone());
         let state = AppState {
+            dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
             login_limiter: LoginLimiter::new(
                 redis.clone(),
@@ -82,18 +83,30 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves, and runs this instance's share of dispatch, until `shutdown` completes; then
+    /// finishes the requests in flight and stops the dispatcher.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let dispatcher = tokio::spawn(super::dispatch::run_dispatcher(
+            self.state.dispatch.clone(),
+            Duration::from_millis(self.state.config.dispatch_poll_ms.max(10)),
+            stop_rx,
+        ));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop_tx.send(true);
+        if let Err(err) = dispatcher.await {
+            tracing::error!(error = %err, "the dispatcher task failed");
+        }
+        served
     }
 }
 

@@ -8,6 +8,7 @@ use leptos::config::LeptosOptions;
 use redis::aio::ConnectionManager;
 
 use super::accounts::AccountStore;
+use super::dispatch::Dispatch;
 use super::keys::Keys;
 use super::ratelimit::LoginLimiter;
 use super::Config;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub keys: Keys,
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
+    pub dispatch: Dispatch,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -335,3 +335,144 @@ pub fn unique_email(who: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Test timings: fast offers and polling so rides move in test time.
+pub fn fast_dispatch(config: &mut Config) {
+    config.offer_timeout_secs = 2;
+    config.dispatch_poll_ms = 50;
+    config.search_retry_ms = 200;
+    config.search_timeout_secs = 30;
+}
+
+/// Near the demo city's centre; drivers are placed around it.
+pub const PICKUP: (f64, f64) = (52.5200, 13.4050);
+pub const DROPOFF: (f64, f64) = (52.5000, 13.4400);
+
+impl Browser {
+    /// A rider who is signed up and logged in.
+    pub async fn rider(app: &TestApp, name: &str) -> Self {
+        let mut rider = Self::new();
+        let answer = rider
+            .sign_up(app, name, &unique_email("rider"), "rider")
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        rider
+    }
+
+    /// A driver with a car, online at (lat, lng).
+    pub async fn driver_online(app: &TestApp, name: &str, at: (f64, f64)) -> Self {
+        let mut driver = Self::new();
+        let answer = driver
+            .sign_up(app, name, &unique_email("driver"), "driver")
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let car = driver
+            .post(
+                app,
+                "/api/car",
+                &[
+                    ("make", "Toyota"),
+                    ("model", "Prius"),
+                    ("plate", "B-HX 123"),
+                ],
+            )
+            .await;
+        assert_eq!(car.status, StatusCode::OK, "{}", car.body);
+        driver.go_online(app, at).await;
+        driver
+    }
+
+    pub async fn go_online(&mut self, app: &TestApp, at: (f64, f64)) {
+        let (lat, lng) = (at.0.to_string(), at.1.to_string());
+        let online = self
+            .post(app, "/api/go_online", &[("lat", &lat), ("lng", &lng)])
+            .await;
+        assert_eq!(online.status, StatusCode::OK, "{}", online.body);
+    }
+
+    pub async fn send_position(&mut self, app: &TestApp, at: (f64, f64)) {
+        let (lat, lng) = (at.0.to_string(), at.1.to_string());
+        let sent = self
+            .post(app, "/api/position", &[("lat", &lat), ("lng", &lng)])
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    }
+
+    pub async fn request_ride(&mut self, app: &TestApp, client_key: &str) -> Answer {
+        let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
+        let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
+        self.post(
+            app,
+            "/api/request_ride",
+            &[
+                ("pickup_lat", &plat),
+                ("pickup_lng", &plng),
+                ("pickup_name", "Central Station"),
+                ("dropoff_lat", &dlat),
+                ("dropoff_lng", &dlng),
+                ("dropoff_name", "Riverside Park"),
+                ("client_key", client_key),
+            ],
+        )
+        .await
+    }
+
+    /// Posts `path` with the ride id (and any more fields).
+    pub async fn ride_step(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        id: &str,
+        more: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("id", id)];
+        form.extend_from_slice(more);
+        self.post(app, path, &form).await
+    }
+
+    pub async fn ride(&mut self, app: &TestApp, id: &str) -> Answer {
+        self.get(app, &format!("/api/ride?id={id}")).await
+    }
+
+    pub async fn current_ride(&mut self, app: &TestApp) -> Value {
+        let answer = self.get(app, "/api/current_ride").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.json()
+    }
+
+    /// Polls until `check` holds for the current ride (or its absence), up to `secs` seconds.
+    pub async fn wait_for_current(
+        &mut self,
+        app: &TestApp,
+        secs: u64,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let current = self.current_ride(app).await;
+            if check(&current) {
+                return current;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting; last: {current}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A fresh client key per call.
+pub fn client_key() -> String {
+    format!("key-{}", unique_email("k").replace(['@', '.'], "-"))
+}
+
+impl TestRedis {
+    /// A pub/sub subscription to `channel`, to watch what Hail publishes.
+    pub async fn subscribe(&self, channel: &str) -> impl futures::Stream<Item = redis::Msg> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe(channel).await.unwrap();
+        pubsub.into_on_message()
+    }
+}

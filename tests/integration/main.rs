@@ -9,3 +9,4 @@ mod accounts;
 mod location;
 mod pages;
 mod resilience;
+mod rides;

@@ -1,0 +1,182 @@
+//! A rider's rides: quote, request, follow, cancel, re-confirm, rate, history. The ride's
+//! driver and the driver it is offered to may read it too; nobody else learns it exists.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::domain::ride::{Quote, RideView};
+use crate::domain::AppError;
+
+/// POST /api/quote: distance, upfront fare and the nearest driver's pickup ETA.
+#[server(prefix = "/api", endpoint = "quote")]
+pub async fn get_quote(
+    pickup_lat: String,
+    pickup_lng: String,
+    dropoff_lat: String,
+    dropoff_lng: String,
+) -> Result<Quote, AppError> {
+    use crate::domain::{GeoPoint, Role};
+    use crate::server::{session, AppState};
+
+    let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| rename(e, "pickup"))?;
+    let dropoff = GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| rename(e, "dropoff"))?;
+    session::require_role(Role::Rider).await?;
+    AppState::current()?.dispatch.quote(pickup, dropoff).await
+}
+
+/// POST /api/request_ride: asks for a ride. `client_key` is chosen once per request by the
+/// client; a retry with the same key answers with the same ride.
+#[server(prefix = "/api", endpoint = "request_ride")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all))]
+#[allow(clippy::too_many_arguments)]
+pub async fn request_ride(
+    pickup_lat: String,
+    pickup_lng: String,
+    pickup_name: String,
+    dropoff_lat: String,
+    dropoff_lng: String,
+    dropoff_name: String,
+    client_key: String,
+) -> Result<RideView, AppError> {
+    use crate::domain::{GeoPoint, Role};
+    use crate::server::dispatch::RideRequest;
+    use crate::server::{session, AppState};
+
+    let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| rename(e, "pickup"))?;
+    let dropoff = GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| rename(e, "dropoff"))?;
+    if pickup.distance_m(&dropoff) < 50.0 {
+        return Err(AppError::invalid(
+            "dropoff",
+            "the drop-off must be somewhere other than the pickup",
+        ));
+    }
+    let request = RideRequest {
+        pickup,
+        pickup_name: place_name(&pickup_name, "pickup")?,
+        dropoff,
+        dropoff_name: place_name(&dropoff_name, "dropoff")?,
+        client_key: client_key_of(&client_key)?,
+    };
+    let rider = session::require_role(Role::Rider).await?;
+    AppState::current()?.dispatch.request(&rider, request).await
+}
+
+/// GET /api/ride?id=: one ride, for its rider, its driver or the driver it is offered to.
+#[server(prefix = "/api", endpoint = "ride", input = GetUrl)]
+pub async fn get_ride(id: String) -> Result<RideView, AppError> {
+    use crate::domain::ride::RideId;
+    use crate::server::{session, AppState};
+
+    let id = RideId::parse(&id)?;
+    let user = session::require_user().await?;
+    AppState::current()?.dispatch.view(&id, &user).await
+}
+
+/// GET /api/current_ride: the ride the user is busy with (for a driver: their ride, else the
+/// offer they hold), or null.
+#[server(prefix = "/api", endpoint = "current_ride", input = GetUrl)]
+pub async fn current_ride() -> Result<Option<RideView>, AppError> {
+    use crate::server::{session, AppState};
+
+    let user = session::require_user().await?;
+    AppState::current()?.dispatch.current(&user).await
+}
+
+/// GET /api/rides: the user's rides, newest first (the last 20).
+#[server(prefix = "/api", endpoint = "rides", input = GetUrl)]
+pub async fn ride_history() -> Result<Vec<RideView>, AppError> {
+    use crate::server::{session, AppState};
+
+    let user = session::require_user().await?;
+    AppState::current()?.dispatch.history(&user, 20).await
+}
+
+/// POST /api/cancel_ride: the rider cancels, any time before the trip starts.
+#[server(prefix = "/api", endpoint = "cancel_ride")]
+pub async fn cancel_ride(id: String) -> Result<RideView, AppError> {
+    rider_step(id, RiderStep::Cancel).await
+}
+
+/// POST /api/reconfirm_ride: after too many wrong PINs, the rider issues a new PIN.
+#[server(prefix = "/api", endpoint = "reconfirm_ride")]
+pub async fn reconfirm_ride(id: String) -> Result<RideView, AppError> {
+    rider_step(id, RiderStep::Reconfirm).await
+}
+
+/// POST /api/rate_ride: 1 to 5 stars for the driver, once, after the trip.
+#[server(prefix = "/api", endpoint = "rate_ride")]
+pub async fn rate_ride(id: String, stars: String) -> Result<RideView, AppError> {
+    use crate::domain::ride::Stars;
+
+    let stars = Stars::parse(&stars)?;
+    rider_step(id, RiderStep::Rate(stars)).await
+}
+
+#[cfg(feature = "ssr")]
+enum RiderStep {
+    Cancel,
+    Reconfirm,
+    Rate(crate::domain::ride::Stars),
+}
+
+#[cfg(feature = "ssr")]
+async fn rider_step(id: String, step: RiderStep) -> Result<RideView, AppError> {
+    use crate::domain::ride::RideId;
+    use crate::domain::Role;
+    use crate::server::dispatch::Step;
+    use crate::server::{session, AppState};
+
+    let id = RideId::parse(&id)?;
+    let rider = session::require_role(Role::Rider).await?;
+    let step = match step {
+        RiderStep::Cancel => Step::Cancel,
+        RiderStep::Reconfirm => Step::Reconfirm,
+        RiderStep::Rate(stars) => Step::Rate(stars),
+    };
+    AppState::current()?.dispatch.step(&rider, &id, step).await
+}
+
+/// A coordinate error names the place it belongs to ("pickup", "dropoff").
+#[cfg(feature = "ssr")]
+fn rename(err: AppError, field: &str) -> AppError {
+    match err {
+        AppError::Validation { message, .. } => AppError::Validation {
+            field: Some(field.to_owned()),
+            message: format!("{field}: {message}"),
+        },
+        other => other,
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn place_name(raw: &str, field: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "a place name is at most 80 plain characters",
+        ));
+    }
+    Ok(if name.is_empty() {
+        "Pin on the map".to_owned()
+    } else {
+        name.to_owned()
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn client_key_of(raw: &str) -> Result<String, AppError> {
+    let key = raw.trim();
+    let ok = (8..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(key.to_owned())
+    } else {
+        Err(AppError::invalid(
+            "client_key",
+            "client_key must be 8 to 64 letters, digits, - or _",
+        ))
+    }
+}

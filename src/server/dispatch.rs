@@ -1,0 +1,614 @@
+//! Rides in Redis: every change is one Lua script (src/server/lua) that checks the current
+//! state against the domain's transition table, bumps the ride's sequence number and publishes
+//! it on the ride's channel. Deadlines live in Redis and are measured by Redis's clock; every
+//! instance runs `tick` so an offer lapses even when the instance that made it is gone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Script, ScriptInvocation};
+
+use super::keys::Keys;
+use super::redis_errors::RedisResultExt;
+use super::Config;
+use crate::domain::fare::{Cents, Driving, FareSchedule};
+use crate::domain::ride::{
+    allowed_from, refused, target_of, AssignedDriver, Car, DriverState, Pin, Quote, RideAction,
+    RideId, RideStatus, RideView, Stars,
+};
+use crate::domain::{AppError, GeoPoint, Identity};
+
+const LIB: &str = include_str!("lua/dispatch_lib.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{LIB}\n{body}"))
+}
+
+static REQUEST: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/request.lua")));
+static ACCEPT: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/accept.lua")));
+static DECLINE: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/decline.lua")));
+static STEP: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/step.lua")));
+static TICK: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/tick.lua")));
+static DRIVER: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/driver.lua")));
+static NEAREST: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nearest.lua")));
+
+/// How long a ride request's client key is remembered for retries.
+const CLIENT_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// At most this many due rides per tick; the rest wait for the next one.
+const TICK_BATCH: usize = 100;
+
+/// A rider's request, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct RideRequest {
+    pub pickup: GeoPoint,
+    pub pickup_name: String,
+    pub dropoff: GeoPoint,
+    pub dropoff_name: String,
+    /// Chosen by the client once per request; a retry with the same key gets the same ride.
+    pub client_key: String,
+}
+
+#[derive(Clone)]
+pub struct Dispatch {
+    redis: ConnectionManager,
+    keys: Arc<Keys>,
+    region: Arc<str>,
+    region_prefix: Arc<str>,
+    ride_channels: Arc<str>,
+    driver_channels: Arc<str>,
+    radius_m: u64,
+    stale_ms: u64,
+    offer_ms: u64,
+    retry_ms: u64,
+    search_ms: u64,
+    pin_max_attempts: u32,
+    fares: FareSchedule,
+    driving: Driving,
+}
+
+impl Dispatch {
+    pub fn new(redis: ConnectionManager, keys: Keys, config: &Config) -> Self {
+        Self {
+            redis,
+            region_prefix: keys.region_prefix(&config.region).into(),
+            ride_channels: keys.ride_channel_prefix().into(),
+            driver_channels: keys.driver_channel_prefix().into(),
+            keys: Arc::new(keys),
+            region: config.region.as_str().into(),
+            radius_m: config.search_radius_m,
+            stale_ms: config.driver_stale_secs * 1000,
+            offer_ms: config.offer_timeout_secs * 1000,
+            retry_ms: config.search_retry_ms.max(1),
+            search_ms: config.search_timeout_secs * 1000,
+            pin_max_attempts: config.pin_max_attempts.max(1),
+            fares: config.fares(),
+            driving: config.driving(),
+        }
+    }
+
+    /// A script invocation with the arguments every dispatch script shares (see
+    /// dispatch_lib.lua). KEYS[1] is the region's deadline set: it routes the call to the
+    /// region's Cluster slot.
+    fn invoke<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(format!("{}deadlines", self.region_prefix))
+            .arg(&*self.region_prefix)
+            .arg(&*self.ride_channels)
+            .arg(&*self.driver_channels)
+            .arg(self.radius_m)
+            .arg(self.stale_ms)
+            .arg(self.offer_ms)
+            .arg(self.retry_ms);
+        invocation
+    }
+
+    pub fn quote_trip(&self, pickup: &GeoPoint, dropoff: &GeoPoint) -> (u64, u64, Cents) {
+        let trip = self.driving.trip(pickup, dropoff);
+        (trip.distance_m, trip.duration_s, self.fares.quote(trip))
+    }
+
+    pub async fn quote(&self, pickup: GeoPoint, dropoff: GeoPoint) -> Result<Quote, AppError> {
+        let (distance_m, duration_s, fare) = self.quote_trip(&pickup, &dropoff);
+        let nearest: String = self
+            .invoke(&NEAREST)
+            .arg(pickup.lat())
+            .arg(pickup.lng())
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let pickup_eta_s = nearest
+            .parse::<f64>()
+            .ok()
+            .filter(|d| *d >= 0.0)
+            .map(|straight| {
+                let metres_per_second = self.driving.speed_kmh.max(1.0) / 3.6;
+                (straight * self.driving.detour_factor / metres_per_second).round() as u64
+            });
+        Ok(Quote {
+            distance_m,
+            duration_s,
+            fare,
+            pickup_eta_s,
+        })
+    }
+
+    pub async fn request(&self, rider: &Identity, req: RideRequest) -> Result<RideView, AppError> {
+        let id = RideId::from_trusted(hex::encode(rand::random::<[u8; 16]>()));
+        let (distance_m, duration_s, fare) = self.quote_trip(&req.pickup, &req.dropoff);
+        let (outcome, ride): (String, String) = self
+            .invoke(&REQUEST)
+            .arg(id.as_str())
+            .arg(rider.id.as_str())
+            .arg(&rider.name)
+            .arg(&req.client_key)
+            .arg(req.pickup.lat())
+            .arg(req.pickup.lng())
+            .arg(&req.pickup_name)
+            .arg(req.dropoff.lat())
+            .arg(req.dropoff.lng())
+            .arg(&req.dropoff_name)
+            .arg(distance_m)
+            .arg(duration_s)
+            .arg(fare.0)
+            .arg(new_pin())
+            .arg(self.search_ms)
+            .arg(CLIENT_KEY_TTL.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let ride = RideId::from_trusted(ride);
+        match outcome.as_str() {
+            "created" | "existing" => self.view(&ride, rider).await,
+            _ => Err(AppError::conflict(
+                None,
+                "you already have a ride under way; finish or cancel it first",
+            )),
+        }
+    }
+
+    pub async fn accept(&self, driver: &Identity, ride: &RideId) -> Result<RideView, AppError> {
+        let (outcome, status): (String, String) = self
+            .invoke(&ACCEPT)
+            .arg(driver.id.as_str())
+            .arg(ride.as_str())
+            .arg(allowed(RideAction::Accept))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        match outcome.as_str() {
+            "ok" => self.view(ride, driver).await,
+            "driver_busy" => Err(AppError::conflict(
+                None,
+                "you already have a ride; finish it before taking another",
+            )),
+            "not_found" => Err(no_such_ride()),
+            _ => Err(refused(parse_status(&status)?, RideAction::Accept)),
+        }
+    }
+
+    pub async fn decline(&self, driver: &Identity, ride: &RideId) -> Result<(), AppError> {
+        let (outcome, status): (String, String) = self
+            .invoke(&DECLINE)
+            .arg(driver.id.as_str())
+            .arg(ride.as_str())
+            .arg(allowed(RideAction::Decline))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        match outcome.as_str() {
+            "ok" => Ok(()),
+            "not_found" => Err(no_such_ride()),
+            "not_offered" if status == RideStatus::Searching.as_str() => {
+                Err(AppError::conflict(None, "this offer is no longer yours"))
+            }
+            _ => Err(refused(parse_status(&status)?, RideAction::Decline)),
+        }
+    }
+
+    /// Moves a ride on for its rider or driver: arrive, start (with the PIN), complete,
+    /// cancel, reconfirm, rate.
+    pub async fn step(
+        &self,
+        user: &Identity,
+        ride: &RideId,
+        action: Step,
+    ) -> Result<RideView, AppError> {
+        let (actor, action_name, ride_action) = action.describe();
+        let target = target_of(ride_action).ok_or_else(|| {
+            tracing::error!(?ride_action, "a ride step has no transition");
+            AppError::internal()
+        })?;
+        let mut invocation = self.invoke(&STEP);
+        invocation
+            .arg(actor)
+            .arg(user.id.as_str())
+            .arg(ride.as_str())
+            .arg(action_name)
+            .arg(allowed(ride_action))
+            .arg(target.as_str());
+        match &action {
+            Step::Start(pin) => {
+                invocation.arg(pin.as_str()).arg(self.pin_max_attempts);
+            }
+            Step::Reconfirm => {
+                invocation.arg(new_pin());
+            }
+            Step::Rate(stars) => {
+                invocation.arg(stars.get());
+            }
+            _ => {}
+        }
+        let (outcome, status, detail): (String, String, String) = invocation
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        match outcome.as_str() {
+            "ok" => self.view(ride, user).await,
+            "not_found" => Err(no_such_ride()),
+            "wrong_pin" => Err(AppError::invalid(
+                "pin",
+                format!("that PIN is wrong; {detail} tries left"),
+            )),
+            "pin_locked" => Err(AppError::conflict(
+                Some("pin"),
+                "too many wrong PINs: the rider must re-confirm the ride in their app",
+            )),
+            "already_rated" => Err(AppError::conflict(None, "you have rated this ride already")),
+            _ => Err(refused(parse_status(&status)?, ride_action)),
+        }
+    }
+
+    /// Handles the deadlines that are due; returns how many rides it moved on.
+    pub async fn tick(&self) -> Result<u64, AppError> {
+        self.invoke(&TICK)
+            .arg(TICK_BATCH)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()
+    }
+
+    pub async fn go_online(
+        &self,
+        driver: &Identity,
+        car: &Car,
+        at: GeoPoint,
+    ) -> Result<(), AppError> {
+        let _: (String, String) = self
+            .invoke(&DRIVER)
+            .arg(driver.id.as_str())
+            .arg("online")
+            .arg(at.lat())
+            .arg(at.lng())
+            .arg(&driver.name)
+            .arg(&car.make)
+            .arg(&car.model)
+            .arg(&car.plate)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        Ok(())
+    }
+
+    /// A position from the driver's device. Returns the ride it was published to, if any.
+    pub async fn position(
+        &self,
+        driver: &Identity,
+        at: GeoPoint,
+    ) -> Result<Option<RideId>, AppError> {
+        let (outcome, ride): (String, String) = self
+            .invoke(&DRIVER)
+            .arg(driver.id.as_str())
+            .arg("position")
+            .arg(at.lat())
+            .arg(at.lng())
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        match outcome.as_str() {
+            "offline" => Err(AppError::conflict(
+                None,
+                "go online before sending your position",
+            )),
+            _ => Ok((!ride.is_empty()).then(|| RideId::from_trusted(ride))),
+        }
+    }
+
+    pub async fn go_offline(&self, driver: &Identity) -> Result<(), AppError> {
+        let (outcome, _): (String, String) = self
+            .invoke(&DRIVER)
+            .arg(driver.id.as_str())
+            .arg("offline")
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        match outcome.as_str() {
+            "busy" => Err(AppError::conflict(
+                None,
+                "finish your ride before going offline",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A ride as `viewer` may see it: its rider, its driver, or the driver it is offered to.
+    /// Anyone else gets the same 404 as for a ride that does not exist.
+    pub async fn view(&self, ride: &RideId, viewer: &Identity) -> Result<RideView, AppError> {
+        let (fields, time): (HashMap<String, String>, (u64, u64)) = redis::pipe()
+            .hgetall(self.keys.ride(&self.region, ride))
+            .cmd("TIME")
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let now_ms = time.0 * 1000 + time.1 / 1000;
+        let record = RideRecord(fields);
+        let me = viewer.id.as_str();
+        let is_rider = record.get("rider_id") == me;
+        let is_driver = record.get("driver_id") == me;
+        let is_offered = record.get("offered_to") == me;
+        if record.0.is_empty() || !(is_rider || is_driver || is_offered) {
+            return Err(no_such_ride());
+        }
+        record.view(is_rider, is_offered, now_ms)
+    }
+
+    /// The ride a user is busy with: a rider's active ride; a driver's ride, else their offer.
+    pub async fn current(&self, user: &Identity) -> Result<Option<RideView>, AppError> {
+        let key = match user.role {
+            crate::domain::Role::Rider => self.keys.rider(&self.region, &user.id),
+            crate::domain::Role::Driver => self.keys.driver(&self.region, &user.id),
+        };
+        let (ride, offer): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(key)
+            .arg(&["ride", "offer"])
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let Some(id) = ride
+            .filter(|r| !r.is_empty())
+            .or(offer.filter(|o| !o.is_empty()))
+        else {
+            return Ok(None);
+        };
+        match self.view(&RideId::from_trusted(id), user).await {
+            Ok(view) => Ok(Some(view)),
+            // An offer that lapsed between the two reads is no longer the driver's business.
+            Err(AppError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The user's rides, newest first (at most `limit`).
+    pub async fn history(&self, user: &Identity, limit: isize) -> Result<Vec<RideView>, AppError> {
+        let key = match user.role {
+            crate::domain::Role::Rider => self.keys.rider_history(&self.region, &user.id),
+            crate::domain::Role::Driver => self.keys.driver_history(&self.region, &user.id),
+        };
+        let ids: Vec<String> = redis::cmd("ZREVRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(limit.max(1) - 1)
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let mut rides = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.view(&RideId::from_trusted(id), user).await {
+                Ok(view) => rides.push(view),
+                Err(AppError::NotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(rides)
+    }
+
+    pub async fn driver_state(
+        &self,
+        driver: &Identity,
+        car: Option<Car>,
+    ) -> Result<DriverState, AppError> {
+        let (online, lat, lng): (Option<String>, Option<f64>, Option<f64>) = redis::cmd("HMGET")
+            .arg(self.keys.driver(&self.region, &driver.id))
+            .arg(&["online", "lat", "lng"])
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        let current = self.current(driver).await?;
+        let (ride, offer) = match current {
+            Some(view) if view.driver.is_some() && !view.status.is_final() => (Some(view), None),
+            Some(view) if view.status == RideStatus::Searching => (None, Some(view)),
+            _ => (None, None),
+        };
+        let today: Vec<RideView> = self
+            .history(driver, 200)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == RideStatus::Completed)
+            .filter(|r| same_utc_day(r.created_at_ms, r.server_now_ms))
+            .collect();
+        Ok(DriverState {
+            online: online.as_deref() == Some("1"),
+            car,
+            position: lat
+                .zip(lng)
+                .and_then(|(lat, lng)| GeoPoint::new(lat, lng).ok()),
+            offer,
+            ride,
+            earnings_today: Cents(today.iter().map(|r| r.fare.0).sum()),
+            rides_today: today.len() as u32,
+        })
+    }
+}
+
+/// A ride step a rider or driver asks for.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Arrive,
+    Start(Pin),
+    Complete,
+    Cancel,
+    Reconfirm,
+    Rate(Stars),
+}
+
+impl Step {
+    fn describe(&self) -> (&'static str, &'static str, RideAction) {
+        match self {
+            Step::Arrive => ("driver", "arrive", RideAction::Arrive),
+            Step::Start(_) => ("driver", "start", RideAction::Start),
+            Step::Complete => ("driver", "complete", RideAction::Complete),
+            Step::Cancel => ("rider", "cancel", RideAction::Cancel),
+            Step::Reconfirm => ("rider", "reconfirm", RideAction::Reconfirm),
+            Step::Rate(_) => ("rider", "rate", RideAction::Rate),
+        }
+    }
+}
+
+fn allowed(action: RideAction) -> String {
+    allowed_from(action)
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn no_such_ride() -> AppError {
+    AppError::not_found("no such ride")
+}
+
+fn parse_status(raw: &str) -> Result<RideStatus, AppError> {
+    raw.parse().map_err(|_| {
+        tracing::error!(status = raw, "a ride has an unknown status");
+        AppError::internal()
+    })
+}
+
+fn new_pin() -> String {
+    format!("{:04}", rand::random_range(0..10_000u32))
+}
+
+fn same_utc_day(a_ms: u64, b_ms: u64) -> bool {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    a_ms / DAY_MS == b_ms / DAY_MS
+}
+
+/// A ride hash as Redis holds it.
+struct RideRecord(HashMap<String, String>);
+
+impl RideRecord {
+    fn get(&self, field: &str) -> &str {
+        self.0.get(field).map(String::as_str).unwrap_or_default()
+    }
+
+    fn number(&self, field: &str) -> Result<u64, AppError> {
+        self.get(field).parse().map_err(|_| corrupt(field))
+    }
+
+    fn point(&self, prefix: &str) -> Result<GeoPoint, AppError> {
+        let lat = self.get(&format!("{prefix}_lat"));
+        let lng = self.get(&format!("{prefix}_lng"));
+        GeoPoint::parse(lat, lng).map_err(|_| corrupt(prefix))
+    }
+
+    fn view(
+        &self,
+        for_rider: bool,
+        for_offered_driver: bool,
+        now_ms: u64,
+    ) -> Result<RideView, AppError> {
+        let driver = (!self.get("driver_id").is_empty()).then(|| AssignedDriver {
+            name: self.get("driver_name").to_owned(),
+            car: Car {
+                make: self.get("car_make").to_owned(),
+                model: self.get("car_model").to_owned(),
+                plate: self.get("car_plate").to_owned(),
+            },
+        });
+        Ok(RideView {
+            id: RideId::from_trusted(self.get("id").to_owned()),
+            status: parse_status(self.get("status"))?,
+            seq: self.number("seq")?,
+            rider_name: self.get("rider_name").to_owned(),
+            pickup: self.point("pickup")?,
+            pickup_name: self.get("pickup_name").to_owned(),
+            dropoff: self.point("dropoff")?,
+            dropoff_name: self.get("dropoff_name").to_owned(),
+            distance_m: self.number("distance_m")?,
+            duration_s: self.number("duration_s")?,
+            fare: Cents(self.number("fare_cents")?),
+            driver,
+            pin: for_rider.then(|| self.get("pin").to_owned()),
+            pin_locked: self.get("pin_locked") == "1",
+            rating: self.get("rating").parse().ok(),
+            created_at_ms: self.number("created_ms")?,
+            offer_expires_at_ms: if for_offered_driver {
+                self.get("offer_expires_ms").parse().ok()
+            } else {
+                None
+            },
+            server_now_ms: now_ms,
+        })
+    }
+}
+
+fn corrupt(field: &str) -> AppError {
+    tracing::error!(field, "a ride hash has a missing or malformed field");
+    AppError::internal()
+}
+
+/// Runs `tick` every `every` until `shutdown` fires. Every instance runs one; the scripts make
+/// them safe to run side by side. A failed tick (Redis away) is logged and retried.
+pub async fn run_dispatcher(
+    dispatch: Dispatch,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        match dispatch.tick().await {
+            Ok(n) => {
+                if failing {
+                    tracing::info!("dispatcher: Redis answers again");
+                    failing = false;
+                }
+                if n > 0 {
+                    tracing::debug!(handled = n, "dispatcher: deadlines handled");
+                }
+            }
+            Err(_) if failing => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "dispatcher: tick failed; retrying");
+                failing = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_states_come_from_the_domain_table() {
+        assert_eq!(allowed(RideAction::Accept), "searching");
+        assert_eq!(
+            allowed(RideAction::Cancel),
+            "searching,driver_assigned,driver_arrived"
+        );
+    }
+
+    #[test]
+    fn pins_are_four_digits() {
+        for _ in 0..100 {
+            assert!(Pin::parse(&new_pin()).is_ok());
+        }
+    }
+}

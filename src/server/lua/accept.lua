@@ -1,0 +1,27 @@
+-- The offered driver takes the ride. ARGV[8..]: driver id, ride id, allowed-from states.
+-- Returns {outcome, status}: ok | not_found | refused | not_offered | driver_busy.
+local driver, id, allowed_from = ARGV[8], ARGV[9], ARGV[10]
+local rk = ride_key(id)
+if redis.call('EXISTS', rk) == 0 then return { 'not_found', '' } end
+local f = redis.call('HMGET', rk, 'status', 'offered_to', 'driver_id')
+-- A retried accept of a ride this driver already took answers as the first one did.
+if f[3] == driver then return { 'ok', f[1] } end
+-- A driver who once held this offer learns it is gone; anyone else, that there is no such ride.
+local offered = f[2] == driver
+if not offered and redis.call('SISMEMBER', declined_key(id), driver) == 0 then
+  return { 'not_found', '' }
+end
+if not allowed(f[1], allowed_from) then return { 'refused', f[1] } end
+if not offered then return { 'not_offered', f[1] } end
+local dk = driver_key(driver)
+local d = redis.call('HMGET', dk, 'ride', 'name', 'car_make', 'car_model', 'car_plate')
+if not blank(d[1]) then return { 'driver_busy', f[1] } end
+local now = now_ms()
+redis.call('HSET', rk, 'driver_id', driver, 'driver_name', d[2] or '', 'car_make', d[3] or '',
+  'car_model', d[4] or '', 'car_plate', d[5] or '', 'offered_to', '', 'offer_expires_ms', '')
+redis.call('HSET', dk, 'offer', '', 'ride', id)
+unavailable(driver)
+redis.call('ZREM', DEADLINES, id)
+redis.call('ZADD', P .. 'rides:driver:' .. driver, now, id)
+changed(id, now, 'driver_assigned')
+return { 'ok', 'driver_assigned' }

@@ -1,0 +1,141 @@
+-- Shared by every dispatch script (prepended to each). All keys live under one region prefix
+-- whose hash tag puts them in one Redis Cluster slot, so a script may touch keys it discovers
+-- (a driver found by GEOSEARCH) without crossing slots.
+--
+-- ARGV[1] region key prefix ("hail:{r:demo}:"), ARGV[2] ride channel prefix, ARGV[3] driver
+-- channel prefix, ARGV[4] search radius (m), ARGV[5] staleness (ms), ARGV[6] offer time (ms),
+-- ARGV[7] retry interval when no driver is free (ms). Script arguments start at ARGV[8].
+local P = ARGV[1]
+local CH_RIDE = ARGV[2]
+local CH_DRIVER = ARGV[3]
+local RADIUS = tonumber(ARGV[4])
+local STALE = tonumber(ARGV[5])
+local OFFER_MS = tonumber(ARGV[6])
+local RETRY_MS = tonumber(ARGV[7])
+
+local GEO = P .. 'drivers:geo'
+local SEEN = P .. 'drivers:seen'
+local DEADLINES = P .. 'deadlines'
+
+-- Redis's clock, not an instance's: deadlines mean the same on every instance.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function ride_key(id) return P .. 'ride:' .. id end
+local function declined_key(id) return P .. 'ride:' .. id .. ':declined' end
+local function driver_key(id) return P .. 'driver:' .. id end
+local function rider_key(id) return P .. 'rider:' .. id end
+
+local function blank(v) return v == false or v == nil or v == '' end
+
+local function allowed(status, list)
+  for s in string.gmatch(list, '[^,]+') do
+    if s == status then return true end
+  end
+  return false
+end
+
+-- Every change bumps the ride's sequence number and is published on the ride's channel.
+local function changed(id, now, status)
+  local rk = ride_key(id)
+  if status then redis.call('HSET', rk, 'status', status) end
+  redis.call('HSET', rk, 'updated_ms', now)
+  local seq = redis.call('HINCRBY', rk, 'seq', 1)
+  local st = redis.call('HGET', rk, 'status')
+  redis.call('PUBLISH', CH_RIDE .. id,
+    cjson.encode({ type = 'ride', ride_id = id, seq = seq, status = st }))
+  return seq
+end
+
+local function tell_driver(driver, message)
+  redis.call('PUBLISH', CH_DRIVER .. driver, cjson.encode(message))
+end
+
+-- A driver who is online and free goes (back) into the index of available drivers.
+local function make_available(driver, now)
+  local d = redis.call('HMGET', driver_key(driver), 'online', 'lng', 'lat', 'at_ms', 'ride')
+  if d[1] == '1' and not blank(d[2]) and blank(d[5]) then
+    redis.call('GEOADD', GEO, d[2], d[3], driver)
+    redis.call('ZADD', SEEN, tonumber(d[4]) or now, driver)
+  end
+end
+
+local function unavailable(driver)
+  redis.call('ZREM', GEO, driver)
+  redis.call('ZREM', SEEN, driver)
+end
+
+-- Withdraws the offer a driver holds for ride `id`, if they still hold it.
+local function withdraw_offer(driver, id)
+  local dk = driver_key(driver)
+  if redis.call('HGET', dk, 'offer') == id then
+    redis.call('HSET', dk, 'offer', '')
+    tell_driver(driver, { type = 'offer_withdrawn', ride_id = id })
+  end
+end
+
+local function finish(id, now, status)
+  local rk = ride_key(id)
+  local f = redis.call('HMGET', rk, 'rider_id', 'driver_id', 'offered_to')
+  if not blank(f[3]) then withdraw_offer(f[3], id) end
+  if not blank(f[2]) then
+    local dk = driver_key(f[2])
+    if redis.call('HGET', dk, 'ride') == id then
+      redis.call('HSET', dk, 'ride', '')
+      make_available(f[2], now)
+    end
+  end
+  local rk_rider = rider_key(f[1])
+  if redis.call('HGET', rk_rider, 'ride') == id then
+    redis.call('HSET', rk_rider, 'ride', '')
+  end
+  redis.call('HSET', rk, 'offered_to', '', 'offer_expires_ms', '')
+  redis.call('ZREM', DEADLINES, id)
+  return changed(id, now, status)
+end
+
+-- Offers ride `id` to the nearest driver who is available, fresh and has not passed on it;
+-- gives up once the search time is over.
+local function offer_next(id, now)
+  local rk = ride_key(id)
+  local r = redis.call('HMGET', rk, 'pickup_lng', 'pickup_lat', 'search_expires_ms')
+  local search_expires = tonumber(r[3])
+  if now >= search_expires then
+    finish(id, now, 'no_driver_found')
+    return 'no_driver_found'
+  end
+  local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', r[1], r[2],
+    'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', 50)
+  for _, d in ipairs(candidates) do
+    local seen = tonumber(redis.call('ZSCORE', SEEN, d) or '0')
+    if seen < now - STALE then
+      unavailable(d)
+    elseif redis.call('SISMEMBER', declined_key(id), d) == 0 then
+      local dk = driver_key(d)
+      local busy = redis.call('HMGET', dk, 'offer', 'ride')
+      if blank(busy[1]) and blank(busy[2]) then
+        local expires = now + OFFER_MS
+        redis.call('HSET', dk, 'offer', id)
+        redis.call('HSET', rk, 'offered_to', d, 'offer_expires_ms', expires)
+        redis.call('ZADD', DEADLINES, expires, id)
+        tell_driver(d, { type = 'offer', ride_id = id, expires_at_ms = expires })
+        changed(id, now, nil)
+        return 'offered'
+      end
+    end
+  end
+  -- Nobody free now: look again shortly, until the search time runs out.
+  redis.call('HSET', rk, 'offered_to', '', 'offer_expires_ms', '')
+  redis.call('ZADD', DEADLINES, math.min(now + RETRY_MS, search_expires), id)
+  return 'waiting'
+end
+
+-- The ride's offer passes from `driver` to the next one.
+local function pass_on(id, driver, now)
+  redis.call('SADD', declined_key(id), driver)
+  redis.call('PEXPIRE', declined_key(id), 24 * 3600 * 1000)
+  withdraw_offer(driver, id)
+  return offer_next(id, now)
+end

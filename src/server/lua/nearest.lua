@@ -1,0 +1,14 @@
+-- Read-only: the distance in metres from a point to the nearest available, fresh driver
+-- within the radius, or -1. ARGV[8..]: lat, lng.
+local now = now_ms()
+local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', ARGV[9], ARGV[8],
+  'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', 20, 'WITHDIST')
+for _, c in ipairs(candidates) do
+  local d = c[1]
+  local seen = tonumber(redis.call('ZSCORE', SEEN, d) or '0')
+  if seen >= now - STALE then
+    local busy = redis.call('HMGET', driver_key(d), 'offer', 'ride')
+    if blank(busy[1]) and blank(busy[2]) then return tostring(c[2]) end
+  end
+end
+return '-1'

@@ -1,0 +1,450 @@
+//! Rides across two instances: matching, offers and their deadlines, the atomic lifecycle.
+
+use std::time::Duration;
+
+use futures::future::join;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{client_key, fast_dispatch, Browser, Cluster, PICKUP};
+
+/// A position `metres` north of the pickup (about).
+fn north_of_pickup(metres: f64) -> (f64, f64) {
+    (PICKUP.0 + metres / 111_195.0, PICKUP.1)
+}
+
+fn id_of(ride: &Value) -> String {
+    ride["id"].as_str().expect("a ride id").to_owned()
+}
+
+#[tokio::test]
+async fn a_full_ride_from_request_to_rating_across_two_instances() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(800.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+
+    // The upfront quote knows the nearest driver.
+    let quote = rider
+        .post(
+            &cluster.a,
+            "/api/quote",
+            &[
+                ("pickup_lat", "52.52"),
+                ("pickup_lng", "13.405"),
+                ("dropoff_lat", "52.5"),
+                ("dropoff_lng", "13.44"),
+            ],
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    let eta = quote.json()["pickup_eta_s"]
+        .as_u64()
+        .expect("a driver is near");
+    assert!((60..=300).contains(&eta), "{eta}");
+    assert!(quote.json()["fare"].as_u64().unwrap() >= 600);
+
+    // Every change is published on the ride's channel with a rising sequence number.
+    let requested = rider.request_ride(&cluster.a, &client_key()).await;
+    assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
+    let ride = requested.json();
+    let id = id_of(&ride);
+    assert_eq!(ride["status"], "searching");
+    assert_eq!(ride["fare"], quote.json()["fare"]);
+    let pin = ride["pin"].as_str().unwrap().to_owned();
+    let mut events = cluster.redis.subscribe(&format!("t:ride:{id}")).await;
+
+    let offer = driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    assert!(offer["pin"].is_null(), "the driver never sees the PIN");
+    assert!(
+        offer["offer_expires_at_ms"].as_u64().unwrap() > offer["server_now_ms"].as_u64().unwrap()
+    );
+
+    let accepted = driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let seen = rider.ride(&cluster.a, &id).await.json();
+    assert_eq!(seen["status"], "driver_assigned");
+    assert_eq!(seen["driver"]["name"], "Dan");
+    assert_eq!(seen["driver"]["car"]["plate"], "B-HX 123");
+
+    assert_eq!(
+        driver
+            .ride_step(&cluster.a, "/api/arrive", &id, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let wrong_pin = if pin == "0000" { "1111" } else { "0000" };
+    let wrong = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", wrong_pin)])
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.message().contains("2 tries left"), "{}", wrong.body);
+    let started = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", &pin)])
+        .await;
+    assert_eq!(started.json()["status"], "in_progress", "{}", started.body);
+    let completed = driver
+        .ride_step(&cluster.a, "/api/complete", &id, &[])
+        .await;
+    assert_eq!(completed.json()["status"], "completed");
+    let rated = rider
+        .ride_step(&cluster.b, "/api/rate_ride", &id, &[("stars", "5")])
+        .await;
+    assert_eq!(rated.json()["rating"], 5, "{}", rated.body);
+
+    let mut seqs = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(300), events.next()).await
+    {
+        let event: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
+        assert_eq!(event["ride_id"], id.as_str());
+        seqs.push(event["seq"].as_u64().unwrap());
+    }
+    assert!(seqs.len() >= 5, "{seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+
+    let history = rider.get(&cluster.b, "/api/rides").await.json();
+    assert_eq!(history[0]["id"], id.as_str());
+    let state = driver.get(&cluster.a, "/api/driver").await.json();
+    assert_eq!(state["rides_today"], 1);
+    assert_eq!(state["earnings_today"], completed.json()["fare"]);
+    assert!(
+        rider.current_ride(&cluster.a).await.is_null(),
+        "the rider is free again"
+    );
+}
+
+#[tokio::test]
+async fn a_declined_offer_goes_to_the_next_nearest_driver() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut near = Browser::driver_online(&cluster.a, "Near", north_of_pickup(300.0)).await;
+    let mut far = Browser::driver_online(&cluster.b, "Far", north_of_pickup(1500.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    near.wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    assert!(
+        far.current_ride(&cluster.a).await.is_null(),
+        "one offer at a time"
+    );
+    let declined = near.ride_step(&cluster.b, "/api/decline", &id, &[]).await;
+
+    assert_eq!(declined.status, StatusCode::OK, "{}", declined.body);
+    far.wait_for_current(&cluster.a, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    assert!(near.current_ride(&cluster.b).await.is_null());
+    let late = near.ride_step(&cluster.a, "/api/accept", &id, &[]).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(late
+        .message()
+        .starts_with("this offer is no longer available"));
+}
+
+#[tokio::test]
+async fn an_unanswered_offer_times_out_and_moves_on_even_when_its_instance_is_stopped() {
+    let mut cluster = Cluster::start_with(fast_dispatch).await;
+    let mut near = Browser::driver_online(&cluster.b, "Near", north_of_pickup(300.0)).await;
+    let mut far = Browser::driver_online(&cluster.b, "Far", north_of_pickup(1500.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    near.wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+
+    // The instance that made the offer goes away; the other one's dispatcher takes over.
+    cluster.a.stop().await;
+
+    far.wait_for_current(&cluster.b, 6, |c| c["id"].as_str() == Some(&id))
+        .await;
+    assert!(near.current_ride(&cluster.b).await.is_null());
+}
+
+#[tokio::test]
+async fn two_drivers_accepting_at_once_leave_exactly_one_winner_every_round() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut first = Browser::driver_online(&cluster.a, "First", north_of_pickup(300.0)).await;
+    let mut second = Browser::driver_online(&cluster.b, "Second", north_of_pickup(400.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+
+    for round in 0..200u32 {
+        // Each round the offer goes to the nearer driver: alternate who that is.
+        let first_is_near = round.is_multiple_of(2);
+        let (near_first, near_second) = if first_is_near {
+            (300.0, 900.0)
+        } else {
+            (900.0, 300.0)
+        };
+        first
+            .send_position(&cluster.b, north_of_pickup(near_first))
+            .await;
+        second
+            .send_position(&cluster.a, north_of_pickup(near_second))
+            .await;
+        let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+        let (a, b) = join(
+            first.ride_step(&cluster.a, "/api/accept", &id, &[]),
+            second.ride_step(&cluster.b, "/api/accept", &id, &[]),
+        )
+        .await;
+        let (winner, loser, name) = if first_is_near {
+            (&a, &b, "First")
+        } else {
+            (&b, &a, "Second")
+        };
+        assert_eq!(
+            winner.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            winner.body
+        );
+        assert_eq!(
+            loser.status,
+            StatusCode::NOT_FOUND,
+            "round {round}: {}",
+            loser.body
+        );
+        let ride = rider.ride(&cluster.b, &id).await.json();
+        assert_eq!(ride["driver"]["name"], name, "round {round}");
+        let cancelled = rider
+            .ride_step(&cluster.b, "/api/cancel_ride", &id, &[])
+            .await;
+        assert_eq!(cancelled.json()["status"], "cancelled", "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_request_makes_one_ride() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let key = client_key();
+    let mut twin = Browser::new();
+    twin.cookie = rider.cookie.clone();
+
+    let (first, retry) = join(
+        rider.request_ride(&cluster.a, &key),
+        twin.request_ride(&cluster.b, &key),
+    )
+    .await;
+
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert_eq!(first.json()["id"], retry.json()["id"]);
+    let history = rider.get(&cluster.b, "/api/rides").await.json();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    // A new request (new key) while the ride is under way is refused.
+    let another = rider.request_ride(&cluster.b, &client_key()).await;
+    assert_eq!(another.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn nobody_learns_of_a_ride_that_is_not_theirs() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let mut other = Browser::rider(&cluster.b, "Olga").await;
+    let mut bystander = Browser::driver_online(&cluster.b, "Bo", north_of_pickup(50_000.0)).await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    assert_eq!(
+        other.ride(&cluster.b, &id).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other
+            .ride_step(&cluster.a, "/api/cancel_ride", &id, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bystander.ride(&cluster.a, &id).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bystander
+            .ride_step(&cluster.a, "/api/accept", &id, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bystander
+            .ride_step(&cluster.a, "/api/decline", &id, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bystander
+            .ride_step(&cluster.b, "/api/arrive", &id, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The wrong role is refused outright, and a malformed id is a 400.
+    assert_eq!(
+        bystander
+            .request_ride(&cluster.a, &client_key())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        other.ride(&cluster.a, "../../etc").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(rider.ride(&cluster.b, &id).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_no_driver_nearby_the_rider_is_told_none_was_found() {
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        c.search_timeout_secs = 1;
+    })
+    .await;
+    Browser::driver_online(&cluster.b, "Far away", north_of_pickup(50_000.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+
+    let quote = rider
+        .post(
+            &cluster.a,
+            "/api/quote",
+            &[
+                ("pickup_lat", "52.52"),
+                ("pickup_lng", "13.405"),
+                ("dropoff_lat", "52.5"),
+                ("dropoff_lng", "13.44"),
+            ],
+        )
+        .await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    assert!(quote.json()["pickup_eta_s"].is_null(), "{}", quote.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ride = rider.ride(&cluster.b, &id).await.json();
+        if ride["status"] == "no_driver_found" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ride}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rider.current_ride(&cluster.a).await.is_null());
+}
+
+#[tokio::test]
+async fn a_driver_whose_position_is_stale_is_never_offered_a_ride() {
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        c.driver_stale_secs = 1;
+    })
+    .await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        driver.current_ride(&cluster.b).await.is_null(),
+        "no offer to a stale driver"
+    );
+    let (lat, lng) = north_of_pickup(300.0);
+    let fresh = driver
+        .post(
+            &cluster.a,
+            "/api/position",
+            &[("lat", &lat.to_string()), ("lng", &lng.to_string())],
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+}
+
+#[tokio::test]
+async fn a_cancelled_ride_cannot_be_started_and_wrong_pins_lock_it_until_reconfirmed() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+
+    // Locked by wrong PINs, re-confirmed with a new one.
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    driver.ride_step(&cluster.b, "/api/arrive", &id, &[]).await;
+    let pin = rider.ride(&cluster.a, &id).await.json()["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = if pin == "0000" { "1111" } else { "0000" };
+    for _ in 0..2 {
+        let answer = driver
+            .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", wrong)])
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    }
+    let locked = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", wrong)])
+        .await;
+    assert_eq!(locked.status, StatusCode::CONFLICT, "{}", locked.body);
+    let still_locked = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", &pin)])
+        .await;
+    assert_eq!(
+        still_locked.status,
+        StatusCode::CONFLICT,
+        "even the right PIN waits for the rider"
+    );
+    assert_eq!(rider.ride(&cluster.a, &id).await.json()["pin_locked"], true);
+    let reconfirmed = rider
+        .ride_step(&cluster.a, "/api/reconfirm_ride", &id, &[])
+        .await
+        .json();
+    let new_pin = reconfirmed["pin"].as_str().unwrap();
+    let started = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", new_pin)])
+        .await;
+    assert_eq!(started.json()["status"], "in_progress", "{}", started.body);
+    let too_late = rider
+        .ride_step(&cluster.a, "/api/cancel_ride", &id, &[])
+        .await;
+    assert_eq!(too_late.status, StatusCode::CONFLICT);
+    driver
+        .ride_step(&cluster.b, "/api/complete", &id, &[])
+        .await;
+
+    // Cancelled while the driver waits: the trip can no longer start.
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    driver.ride_step(&cluster.b, "/api/arrive", &id, &[]).await;
+    let pin = rider.ride(&cluster.a, &id).await.json()["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rider
+        .ride_step(&cluster.a, "/api/cancel_ride", &id, &[])
+        .await;
+    let refused = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", &pin)])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.message().starts_with("this ride was cancelled"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        driver.current_ride(&cluster.a).await.is_null(),
+        "the driver is free again"
+    );
+}
