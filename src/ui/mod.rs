@@ -7,5 +7,6 @@ pub mod home;
 pub mod layout;
 pub mod location;
 pub mod map;
+pub mod poll;
 pub mod rider;
 pub mod session;
