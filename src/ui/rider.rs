@@ -1,22 +1,463 @@
-//! The rider's screen.
+//! The rider's screen: choose pickup and drop-off (map or list), see the fare and the nearest
+//! driver's ETA, request, follow the ride, cancel, re-confirm, rate; and past rides.
+//!
+//! The screen loads once on the server, then polls (until live pushes replace it). The polled
+//! state lives in one signal read through memos, so a poll that changes nothing re-renders
+//! nothing, and what the rider is choosing survives every refresh.
+
+use std::time::Duration;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::{Deserialize, Serialize};
 
 use super::layout::RoleGate;
-use super::location::LocationPanel;
-use crate::domain::Role;
+use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
+use super::poll::use_poll;
+use crate::api::get_location;
+use crate::api::rides::{
+    current_ride, get_quote, ride_history, CancelRide, RateRide, ReconfirmRide, RequestRide,
+};
+use crate::domain::city::{place, PLACES};
+use crate::domain::fare::{describe_distance, describe_duration};
+use crate::domain::ride::{RideStatus, RideView};
+use crate::domain::{AppError, GeoPoint, Role};
 
 #[component]
 pub fn RiderPage() -> impl IntoView {
     view! {
         <RoleGate role=Role::Rider>
-            {move || view! {
-                <section class="card" aria-labelledby="rider-title">
-                    <h1 id="rider-title">"Rider"</h1>
-                    <p>"Save where you are: it becomes your pickup point when you request a ride."</p>
-                </section>
-                <LocationPanel/>
-            }}
+            {move || view! { <RiderScreen/> }}
         </RoleGate>
+    }
+}
+
+/// What the screen shows, as loaded: the ride under way, past rides, the saved location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RiderModel {
+    current: Option<RideView>,
+    history: Vec<RideView>,
+    saved: Option<GeoPoint>,
+}
+
+async fn load() -> Result<RiderModel, AppError> {
+    let current = current_ride().await?;
+    let history = ride_history().await?;
+    let saved = match get_location().await {
+        Ok(at) => Some(at),
+        Err(AppError::NotFound { .. }) => None,
+        Err(err) => return Err(err),
+    };
+    // The server's clock changes on every read; leaving it out lets unchanged polls compare
+    // equal and re-render nothing.
+    let strip = |mut r: RideView| {
+        r.server_now_ms = 0;
+        r
+    };
+    Ok(RiderModel {
+        current: current.map(strip),
+        history: history.into_iter().map(strip).collect(),
+        saved,
+    })
+}
+
+#[component]
+fn RiderScreen() -> impl IntoView {
+    let request = ServerAction::<RequestRide>::new();
+    let cancel = ServerAction::<CancelRide>::new();
+    let reconfirm = ServerAction::<ReconfirmRide>::new();
+    let rate = ServerAction::<RateRide>::new();
+
+    let first = Resource::new(|| (), |_| load());
+    let state = RwSignal::new(None::<Result<RiderModel, AppError>>);
+    let refresh = move || {
+        spawn_local(async move {
+            let loaded = load().await;
+            // A failed poll keeps showing the last good state, with the error beside it.
+            if loaded.is_ok() || state.with_untracked(|s| s.is_none()) {
+                state.set(Some(loaded));
+            }
+        })
+    };
+    let tick = use_poll(Duration::from_millis(1500));
+    Effect::new(move |prev: Option<()>| {
+        tick.track();
+        request.version().track();
+        cancel.version().track();
+        reconfirm.version().track();
+        rate.version().track();
+        if prev.is_some() {
+            refresh();
+        }
+    });
+
+    view! {
+        <Transition fallback=|| view! { <p class="loading" role="status">"Loading your rides…"</p> }>
+            {move || Suspend::new(async move {
+                let loaded = first.await;
+                if state.with_untracked(|s| s.is_none()) {
+                    state.set(Some(loaded));
+                }
+                view! { <RiderBody state request cancel reconfirm rate/> }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RiderBody(
+    state: RwSignal<Option<Result<RiderModel, AppError>>>,
+    request: ServerAction<RequestRide>,
+    cancel: ServerAction<CancelRide>,
+    reconfirm: ServerAction<ReconfirmRide>,
+    rate: ServerAction<RateRide>,
+) -> impl IntoView {
+    let model = Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
+    let load_error = Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned()));
+    let current = Memo::new(move |_| model.with(|m| m.as_ref().and_then(|m| m.current.clone())));
+    let history = Memo::new(move |_| model.with(|m| m.as_ref().map(|m| m.history.clone()).unwrap_or_default()));
+    let saved = model.with_untracked(|m| m.as_ref().and_then(|m| m.saved));
+
+    view! {
+        {move || load_error.get().map(|err| view! { <p class="form-error" role="alert">{err.message().to_owned()}</p> })}
+        <Show
+            when=move || current.with(Option::is_some)
+            fallback=move || view! {
+                <LastRide history rate/>
+                <RequestPanel request saved/>
+            }
+        >
+            <ActiveRide current cancel reconfirm/>
+        </Show>
+        <PastRides history current/>
+    }
+}
+
+/// Which point a click on the map sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Picking {
+    Pickup,
+    Dropoff,
+}
+
+/// A chosen point and what to call it.
+#[derive(Debug, Clone, PartialEq)]
+struct Spot {
+    at: GeoPoint,
+    name: String,
+    place_id: Option<&'static str>,
+}
+
+impl Spot {
+    fn of_place(id: &str) -> Option<Self> {
+        place(id).map(|p| Spot {
+            at: p.at(),
+            name: p.name.to_owned(),
+            place_id: Some(p.id),
+        })
+    }
+
+    /// A clicked point takes the name of a place it is next to.
+    fn of_point(at: GeoPoint) -> Self {
+        match PLACES.iter().find(|p| p.at().distance_m(&at) < 120.0) {
+            Some(p) => Spot {
+                at: p.at(),
+                name: p.name.to_owned(),
+                place_id: Some(p.id),
+            },
+            None => Spot {
+                at,
+                name: format!("Pin at {:.4}, {:.4}", at.lat(), at.lng()),
+                place_id: None,
+            },
+        }
+    }
+}
+
+#[component]
+fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> impl IntoView {
+    // The saved location of the session is the default pickup, when it is in the city.
+    let initial_pickup = saved
+        .filter(|at| crate::domain::city::BOUNDS.contains(*at))
+        .map(|at| {
+            let mut spot = Spot::of_point(at);
+            if spot.place_id.is_none() {
+                spot.name = "Your saved location".to_owned();
+            }
+            spot
+        });
+    let picking_start = if initial_pickup.is_some() { Picking::Dropoff } else { Picking::Pickup };
+    let pickup = RwSignal::new(initial_pickup);
+    let dropoff = RwSignal::new(None::<Spot>);
+    let picking = RwSignal::new(picking_start);
+
+    let on_pick = Callback::new(move |at: GeoPoint| {
+        let spot = Some(Spot::of_point(at));
+        match picking.get_untracked() {
+            Picking::Pickup => {
+                pickup.set(spot);
+                picking.set(Picking::Dropoff);
+            }
+            Picking::Dropoff => dropoff.set(spot),
+        }
+    });
+    let markers = Signal::derive(move || {
+        let mut markers = Vec::new();
+        if let Some(p) = pickup.get() {
+            markers.push(Marker { kind: MarkerKind::Pickup, at: p.at, label: format!("Pickup: {}", p.name) });
+        }
+        if let Some(d) = dropoff.get() {
+            markers.push(Marker { kind: MarkerKind::Dropoff, at: d.at, label: format!("Drop-off: {}", d.name) });
+        }
+        markers
+    });
+
+    let quote = Resource::new(
+        move || pickup.get().zip(dropoff.get()),
+        |spots| async move {
+            let (p, d) = spots?;
+            Some(
+                get_quote(
+                    p.at.lat().to_string(),
+                    p.at.lng().to_string(),
+                    d.at.lat().to_string(),
+                    d.at.lng().to_string(),
+                )
+                .await,
+            )
+        },
+    );
+
+    let submit = move |_| {
+        let (Some(p), Some(d)) = (pickup.get_untracked(), dropoff.get_untracked()) else {
+            return;
+        };
+        request.dispatch(RequestRide {
+            pickup_lat: p.at.lat().to_string(),
+            pickup_lng: p.at.lng().to_string(),
+            pickup_name: p.name,
+            dropoff_lat: d.at.lat().to_string(),
+            dropoff_lng: d.at.lng().to_string(),
+            dropoff_name: d.name,
+            client_key: new_client_key(),
+        });
+    };
+    let request_error = move || request.value().get().and_then(Result::err);
+
+    view! {
+        <section class="card" aria-labelledby="request-title">
+            <h1 id="request-title">"Where to?"</h1>
+            <div class="row">
+                <PlacePicker
+                    label="Pickup"
+                    id="pickup-place"
+                    name="pickup_place"
+                    selected=Signal::derive(move || pickup.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
+                    on_change=Callback::new(move |id: Option<String>| pickup.set(id.as_deref().and_then(Spot::of_place)))
+                />
+                <PlacePicker
+                    label="Drop-off"
+                    id="dropoff-place"
+                    name="dropoff_place"
+                    selected=Signal::derive(move || dropoff.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
+                    on_change=Callback::new(move |id: Option<String>| dropoff.set(id.as_deref().and_then(Spot::of_place)))
+                />
+            </div>
+            <fieldset class="field picking">
+                <legend>"A click on the map sets"</legend>
+                <label class="choice">
+                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Pickup
+                        on:change=move |_| picking.set(Picking::Pickup)/>
+                    " the pickup"
+                </label>
+                <label class="choice">
+                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Dropoff
+                        on:change=move |_| picking.set(Picking::Dropoff)/>
+                    " the drop-off"
+                </label>
+            </fieldset>
+            <CityMap label="Choose your pickup and drop-off" markers on_pick/>
+            <p class="trip-summary" data-testid="trip-summary" aria-live="polite">
+                {move || match (pickup.get(), dropoff.get()) {
+                    (None, _) => "Choose a pickup.".to_owned(),
+                    (Some(_), None) => "Choose a drop-off.".to_owned(),
+                    (Some(p), Some(d)) => format!("{} → {}", p.name, d.name),
+                }}
+            </p>
+            <Transition fallback=|| view! { <p class="loading" role="status">"Pricing…"</p> }>
+                {move || quote.get().flatten().map(|q| match q {
+                    Ok(q) => view! {
+                        <dl class="quote" data-testid="quote">
+                            <div><dt>"Fare"</dt><dd data-testid="quote-fare">{q.fare.to_string()}</dd></div>
+                            <div><dt>"Trip"</dt><dd>{format!("{} · {}", describe_distance(q.distance_m), describe_duration(q.duration_s))}</dd></div>
+                            <div><dt>"Pickup"</dt><dd data-testid="quote-eta">{match q.pickup_eta_s {
+                                Some(eta) => format!("a driver in about {}", describe_duration(eta)),
+                                None => "no drivers nearby".to_owned(),
+                            }}</dd></div>
+                        </dl>
+                    }.into_any(),
+                    Err(err) => view! { <p class="form-error" role="alert">{err.message().to_owned()}</p> }.into_any(),
+                })}
+            </Transition>
+            <p class="form-error" role="alert">{move || request_error().map(|e| e.message().to_owned())}</p>
+            <button type="button" class="primary"
+                disabled=move || request.pending().get() || pickup.with(Option::is_none) || dropoff.with(Option::is_none)
+                on:click=submit>
+                {move || if request.pending().get() { "Requesting…" } else { "Request ride" }}
+            </button>
+        </section>
+    }
+}
+
+/// Chosen once per press of "Request ride": a retry of the same press makes no second ride.
+fn new_client_key() -> String {
+    use leptos::web_sys::js_sys::{Date, Math};
+    format!("req-{:x}-{:x}", Date::now() as u64, (Math::random() * 1e15) as u64)
+}
+
+#[component]
+fn ActiveRide(
+    current: Memo<Option<RideView>>,
+    cancel: ServerAction<CancelRide>,
+    reconfirm: ServerAction<ReconfirmRide>,
+) -> impl IntoView {
+    let field = move |f: fn(&RideView) -> String| move || current.with(|r| r.as_ref().map(f).unwrap_or_default());
+    let status = Memo::new(move |_| current.with(|r| r.as_ref().map(|r| r.status)));
+    let id = move || current.with(|r| r.as_ref().map(|r| r.id.to_string()).unwrap_or_default());
+    let markers = Signal::derive(move || {
+        current.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    vec![
+                        Marker { kind: MarkerKind::Pickup, at: r.pickup, label: format!("Pickup: {}", r.pickup_name) },
+                        Marker { kind: MarkerKind::Dropoff, at: r.dropoff, label: format!("Drop-off: {}", r.dropoff_name) },
+                    ]
+                })
+                .unwrap_or_default()
+        })
+    });
+    let cancellable = move || {
+        matches!(
+            status.get(),
+            Some(RideStatus::Searching | RideStatus::DriverAssigned | RideStatus::DriverArrived)
+        )
+    };
+    let shows_pin = move || matches!(status.get(), Some(RideStatus::DriverAssigned | RideStatus::DriverArrived));
+    let locked = move || current.with(|r| r.as_ref().is_some_and(|r| r.pin_locked));
+    let action_error = move || {
+        cancel
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| reconfirm.value().get().and_then(Result::err))
+    };
+
+    view! {
+        <section class="card ride" aria-labelledby="ride-title" data-testid="active-ride">
+            <h1 id="ride-title">"Your ride"</h1>
+            <p class="ride-status" role="status" data-testid="ride-status">
+                {move || status.get().map(RideStatus::describe)}
+            </p>
+            <p>{field(|r| format!("{} → {}", r.pickup_name, r.dropoff_name))}</p>
+            <p>{field(|r| format!("{} · {} · {}", r.fare, describe_distance(r.distance_m), describe_duration(r.duration_s)))}</p>
+            {move || current.with(|r| r.as_ref().and_then(|r| r.driver.clone())).map(|d| view! {
+                <p class="driver-info" data-testid="driver-info">
+                    <strong>{d.name}</strong> " in a " {format!("{} {}", d.car.make, d.car.model)}
+                    ", plate " <strong class="plate">{d.car.plate}</strong>
+                </p>
+            })}
+            <Show when=shows_pin>
+                <p class="pin">
+                    "Your pickup PIN: "
+                    <strong data-testid="pickup-pin">{field(|r| r.pin.clone().unwrap_or_default())}</strong>
+                    <span class="hint">" Tell it to your driver when you get in."</span>
+                </p>
+            </Show>
+            <Show when=locked>
+                <div class="notice" role="alert">
+                    <p>"Your driver entered a wrong PIN too many times. Re-confirm to get a new PIN."</p>
+                    <button type="button" class="primary" disabled=move || reconfirm.pending().get()
+                        on:click=move |_| { reconfirm.dispatch(ReconfirmRide { id: id() }); }>
+                        "Re-confirm ride"
+                    </button>
+                </div>
+            </Show>
+            <CityMap label="Your ride on the map" markers/>
+            <p class="form-error" role="alert">{move || action_error().map(|e| e.message().to_owned())}</p>
+            <Show when=cancellable>
+                <button type="button" class="danger" disabled=move || cancel.pending().get()
+                    on:click=move |_| { cancel.dispatch(CancelRide { id: id() }); }>
+                    {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel ride" }}
+                </button>
+            </Show>
+        </section>
+    }
+}
+
+/// The ride that just ended: how it ended, and the rating it still needs.
+#[component]
+fn LastRide(history: Memo<Vec<RideView>>, rate: ServerAction<RateRide>) -> impl IntoView {
+    let last = Memo::new(move |_| history.with(|h| h.first().filter(|r| r.status.is_final()).cloned()));
+    move || {
+        last.get().map(|ride| {
+            let id = ride.id.to_string();
+            let needs_rating = ride.status == RideStatus::Completed && ride.rating.is_none();
+            view! {
+                <section class="card notice" aria-labelledby="last-title" data-testid="last-ride">
+                    <h2 id="last-title">"Your last ride"</h2>
+                    <p role="status" data-testid="last-ride-status">{ride.status.describe()}</p>
+                    <p>{format!("{} → {} · {}", ride.pickup_name, ride.dropoff_name, ride.fare)}</p>
+                    {needs_rating.then(|| view! {
+                        <div role="group" aria-labelledby="rate-label" class="stars">
+                            <p id="rate-label">"Rate your driver"</p>
+                            {(1..=5u8).map(|n| {
+                                let id = id.clone();
+                                view! {
+                                    <button type="button" aria-label=format!("{n} star{}", if n == 1 { "" } else { "s" })
+                                        disabled=move || rate.pending().get()
+                                        on:click=move |_| { rate.dispatch(RateRide { id: id.clone(), stars: n.to_string() }); }>
+                                        {"★".repeat(n as usize)}
+                                    </button>
+                                }
+                            }).collect_view()}
+                        </div>
+                    })}
+                    {ride.rating.map(|n| view! { <p>{format!("You rated this ride {n} of 5.")}</p> })}
+                    <p class="form-error" role="alert">
+                        {move || rate.value().get().and_then(Result::err).map(|e| e.message().to_owned())}
+                    </p>
+                </section>
+            }
+        })
+    }
+}
+
+#[component]
+fn PastRides(history: Memo<Vec<RideView>>, current: Memo<Option<RideView>>) -> impl IntoView {
+    let past = Memo::new(move |_| {
+        let current_id = current.with(|c| c.as_ref().map(|c| c.id.clone()));
+        history.with(|h| {
+            h.iter()
+                .filter(|r| Some(&r.id) != current_id.as_ref())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <section class="card" aria-labelledby="past-title">
+            <h2 id="past-title">"Past rides"</h2>
+            <Show when=move || past.with(|p| !p.is_empty()) fallback=|| view! { <p class="muted">"No rides yet."</p> }>
+                <ul class="ride-list" data-testid="past-rides">
+                    {move || past.get().into_iter().map(|r| view! {
+                        <li>
+                            <span>{format!("{} → {}", r.pickup_name, r.dropoff_name)}</span>
+                            <span>{r.fare.to_string()}</span>
+                            <span class="muted">{r.status.describe()}</span>
+                            {r.rating.map(|n| view! { <span aria-label=format!("rated {n} of 5")>{"★".repeat(n as usize)}</span> })}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </Show>
+        </section>
     }
 }
