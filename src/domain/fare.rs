@@ -64,7 +64,12 @@ pub struct Trip {
 
 impl Driving {
     pub fn trip(&self, from: &GeoPoint, to: &GeoPoint) -> Trip {
-        let distance_m = (from.distance_m(to) * self.detour_factor).round().max(0.0);
+        self.trip_over(from.distance_m(to))
+    }
+
+    /// The trip over a straight-line distance: what a pickup ETA is made of.
+    pub fn trip_over(&self, straight_m: f64) -> Trip {
+        let distance_m = (straight_m * self.detour_factor).round().max(0.0);
         let metres_per_second = (self.speed_kmh.max(1.0) * 1000.0) / 3600.0;
         Trip {
             distance_m: distance_m as u64,
@@ -181,6 +186,23 @@ mod tests {
         let trip = driving.trip(&a, &b);
         assert_eq!(trip.distance_m, (straight * 1.5).round() as u64);
         assert_eq!(trip.duration_s, (straight * 1.5 / 10.0).round() as u64);
+    }
+
+    #[test]
+    fn a_pickup_eta_is_the_drive_over_the_straight_distance() {
+        let driving = Driving {
+            detour_factor: 1.3,
+            speed_kmh: 36.0,
+        };
+        // 1 km straight is 1.3 km of streets at 10 m/s.
+        assert_eq!(driving.trip_over(1_000.0).duration_s, 130);
+        assert_eq!(driving.trip_over(0.0).duration_s, 0);
+        // A standstill city still moves at 1 km/h rather than dividing by zero.
+        let stuck = Driving {
+            detour_factor: 1.0,
+            speed_kmh: 0.0,
+        };
+        assert_eq!(stuck.trip_over(1_000.0).duration_s, 3_600);
     }
 
     #[test]

@@ -122,11 +122,8 @@ impl Dispatch {
         let pickup_eta_s = nearest
             .parse::<f64>()
             .ok()
-            .filter(|d| *d >= 0.0)
-            .map(|straight| {
-                let metres_per_second = self.driving.speed_kmh.max(1.0) / 3.6;
-                (straight * self.driving.detour_factor / metres_per_second).round() as u64
-            });
+            .filter(|straight| *straight >= 0.0)
+            .map(|straight| self.driving.trip_over(straight).duration_s);
         Ok(Quote {
             distance_m,
             duration_s,
