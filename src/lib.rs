@@ -4,6 +4,9 @@
 //! The folders say the side: `domain` is shared and WASM-safe, `ui` is components, `api` is the
 //! `#[server]` functions, and `server` is server-only code, compiled only with `ssr`.
 
+// Leptos views are deeply nested types; the driver screen outgrows the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod domain;

@@ -32,8 +32,8 @@ test("a whole ride from request to rating, rider on A and driver on B", async ({
 
     // The rider chooses from the places, sees the price and a driver nearby, and requests.
     await signUp(rider, A, freshAccount("rider", "Rita Rider"));
-    await rider.getByLabel("Pickup").selectOption({ label: "Central Station" });
-    await rider.getByLabel("Drop-off").selectOption({ label: "Market Hall" });
+    await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
+    await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
     await expect(rider.getByTestId("quote-fare")).toHaveText(/^€\d+\.\d\d$/);
     await expect(rider.getByTestId("quote-eta")).toHaveText(/a driver in about \d+ min/);
     const fare = await rider.getByTestId("quote-fare").innerText();

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
 use super::layout::RoleGate;
+use super::location::LocationPanel;
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use crate::api::get_location;
@@ -27,7 +28,14 @@ use crate::domain::{AppError, GeoPoint, Role};
 pub fn RiderPage() -> impl IntoView {
     view! {
         <RoleGate role=Role::Rider>
-            {move || view! { <RiderScreen/> }}
+            {move || view! {
+                <section class="card intro" aria-labelledby="rider-title">
+                    <h1 id="rider-title">"Rider"</h1>
+                    <p>"Choose where you are and where you are going, see the fare, and ride."</p>
+                </section>
+                <RiderScreen/>
+                <LocationPanel/>
+            }}
         </RoleGate>
     }
 }
@@ -112,10 +120,14 @@ fn RiderBody(
     reconfirm: ServerAction<ReconfirmRide>,
     rate: ServerAction<RateRide>,
 ) -> impl IntoView {
-    let model = Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
-    let load_error = Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned()));
+    let model =
+        Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
+    let load_error =
+        Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned()));
     let current = Memo::new(move |_| model.with(|m| m.as_ref().and_then(|m| m.current.clone())));
-    let history = Memo::new(move |_| model.with(|m| m.as_ref().map(|m| m.history.clone()).unwrap_or_default()));
+    let history = Memo::new(move |_| {
+        model.with(|m| m.as_ref().map(|m| m.history.clone()).unwrap_or_default())
+    });
     let saved = model.with_untracked(|m| m.as_ref().and_then(|m| m.saved));
 
     view! {
@@ -186,7 +198,11 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
             }
             spot
         });
-    let picking_start = if initial_pickup.is_some() { Picking::Dropoff } else { Picking::Pickup };
+    let picking_start = if initial_pickup.is_some() {
+        Picking::Dropoff
+    } else {
+        Picking::Pickup
+    };
     let pickup = RwSignal::new(initial_pickup);
     let dropoff = RwSignal::new(None::<Spot>);
     let picking = RwSignal::new(picking_start);
@@ -204,10 +220,18 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
     let markers = Signal::derive(move || {
         let mut markers = Vec::new();
         if let Some(p) = pickup.get() {
-            markers.push(Marker { kind: MarkerKind::Pickup, at: p.at, label: format!("Pickup: {}", p.name) });
+            markers.push(Marker {
+                kind: MarkerKind::Pickup,
+                at: p.at,
+                label: format!("Pickup: {}", p.name),
+            });
         }
         if let Some(d) = dropoff.get() {
-            markers.push(Marker { kind: MarkerKind::Dropoff, at: d.at, label: format!("Drop-off: {}", d.name) });
+            markers.push(Marker {
+                kind: MarkerKind::Dropoff,
+                at: d.at,
+                label: format!("Drop-off: {}", d.name),
+            });
         }
         markers
     });
@@ -246,7 +270,7 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
 
     view! {
         <section class="card" aria-labelledby="request-title">
-            <h1 id="request-title">"Where to?"</h1>
+            <h2 id="request-title">"Where to?"</h2>
             <div class="row">
                 <PlacePicker
                     label="Pickup"
@@ -312,7 +336,11 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
 /// Chosen once per press of "Request ride": a retry of the same press makes no second ride.
 fn new_client_key() -> String {
     use leptos::web_sys::js_sys::{Date, Math};
-    format!("req-{:x}-{:x}", Date::now() as u64, (Math::random() * 1e15) as u64)
+    format!(
+        "req-{:x}-{:x}",
+        Date::now() as u64,
+        (Math::random() * 1e15) as u64
+    )
 }
 
 #[component]
@@ -321,7 +349,9 @@ fn ActiveRide(
     cancel: ServerAction<CancelRide>,
     reconfirm: ServerAction<ReconfirmRide>,
 ) -> impl IntoView {
-    let field = move |f: fn(&RideView) -> String| move || current.with(|r| r.as_ref().map(f).unwrap_or_default());
+    let field = move |f: fn(&RideView) -> String| {
+        move || current.with(|r| r.as_ref().map(f).unwrap_or_default())
+    };
     let status = Memo::new(move |_| current.with(|r| r.as_ref().map(|r| r.status)));
     let id = move || current.with(|r| r.as_ref().map(|r| r.id.to_string()).unwrap_or_default());
     let markers = Signal::derive(move || {
@@ -329,8 +359,16 @@ fn ActiveRide(
             r.as_ref()
                 .map(|r| {
                     vec![
-                        Marker { kind: MarkerKind::Pickup, at: r.pickup, label: format!("Pickup: {}", r.pickup_name) },
-                        Marker { kind: MarkerKind::Dropoff, at: r.dropoff, label: format!("Drop-off: {}", r.dropoff_name) },
+                        Marker {
+                            kind: MarkerKind::Pickup,
+                            at: r.pickup,
+                            label: format!("Pickup: {}", r.pickup_name),
+                        },
+                        Marker {
+                            kind: MarkerKind::Dropoff,
+                            at: r.dropoff,
+                            label: format!("Drop-off: {}", r.dropoff_name),
+                        },
                     ]
                 })
                 .unwrap_or_default()
@@ -342,7 +380,12 @@ fn ActiveRide(
             Some(RideStatus::Searching | RideStatus::DriverAssigned | RideStatus::DriverArrived)
         )
     };
-    let shows_pin = move || matches!(status.get(), Some(RideStatus::DriverAssigned | RideStatus::DriverArrived));
+    let shows_pin = move || {
+        matches!(
+            status.get(),
+            Some(RideStatus::DriverAssigned | RideStatus::DriverArrived)
+        )
+    };
     let locked = move || current.with(|r| r.as_ref().is_some_and(|r| r.pin_locked));
     let action_error = move || {
         cancel
@@ -354,7 +397,7 @@ fn ActiveRide(
 
     view! {
         <section class="card ride" aria-labelledby="ride-title" data-testid="active-ride">
-            <h1 id="ride-title">"Your ride"</h1>
+            <h2 id="ride-title">"Your ride"</h2>
             <p class="ride-status" role="status" data-testid="ride-status">
                 {move || status.get().map(RideStatus::describe)}
             </p>
@@ -397,7 +440,8 @@ fn ActiveRide(
 /// The ride that just ended: how it ended, and the rating it still needs.
 #[component]
 fn LastRide(history: Memo<Vec<RideView>>, rate: ServerAction<RateRide>) -> impl IntoView {
-    let last = Memo::new(move |_| history.with(|h| h.first().filter(|r| r.status.is_final()).cloned()));
+    let last =
+        Memo::new(move |_| history.with(|h| h.first().filter(|r| r.status.is_final()).cloned()));
     move || {
         last.get().map(|ride| {
             let id = ride.id.to_string();
