@@ -35,6 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     Auth::provide();
+    crate::ui::map::provide_map_settings();
 
     // Effects run only in the browser: this marks the page as interactive, for people's
     // stylesheets and for the end-to-end tests.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod drivers;
 pub mod location;
+pub mod map;
 pub mod rides;
 
 pub use auth::{

@@ -7,6 +7,7 @@ pub mod fare;
 pub mod form;
 pub mod geo;
 pub mod ride;
+pub mod tiles;
 
 pub use account::{Email, Identity, Name, Password, Role, UserId};
 pub use error::AppError;

@@ -104,6 +104,15 @@ pub struct Config {
     #[arg(long, env = "HAIL_DETOUR_FACTOR", default_value_t = 1.3)]
     pub detour_factor: f64,
 
+    /// Optional raster tiles under the map: an http(s) URL with {z}, {x} and {y}. None by
+    /// default: the map is drawn by Hail itself.
+    #[arg(long, env = "HAIL_MAP_TILE_URL", value_parser = parse_tile_url)]
+    pub map_tile_url: Option<String>,
+
+    /// The attribution the tile service requires, shown under the map.
+    #[arg(long, env = "HAIL_MAP_ATTRIBUTION")]
+    pub map_attribution: Option<String>,
+
     /// Log as JSON lines (for production log shippers) instead of plain text.
     #[arg(long, env = "HAIL_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -153,6 +162,12 @@ impl Config {
     }
 }
 
+fn parse_tile_url(raw: &str) -> Result<String, String> {
+    crate::domain::tiles::check_template(raw)
+        .map(|()| raw.to_owned())
+        .map_err(|err| err.message().to_owned())
+}
+
 fn mask_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -189,6 +204,18 @@ mod tests {
         assert!(!config.cookie_secure);
         assert_eq!(config.key_prefix, "hail");
         assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn a_tile_url_without_its_parts_is_refused_at_start() {
+        let bad = Config::try_parse_from(["hail", "--map-tile-url", "https://tiles.example/x.png"]);
+        assert!(bad.is_err());
+        let good = Config::try_parse_from([
+            "hail",
+            "--map-tile-url",
+            "https://t.example/{z}/{x}/{y}.png",
+        ]);
+        assert!(good.unwrap().map_tile_url.is_some());
     }
 
     #[test]

@@ -11,8 +11,22 @@ use leptos::prelude::*;
 use leptos::web_sys;
 use wasm_bindgen::JsCast;
 
+use crate::api::map::get_map_settings;
 use crate::domain::city::{place, BOUNDS, PARKS, PLACES, RIVER, STREETS};
-use crate::domain::GeoPoint;
+use crate::domain::tiles::{placements, MapSettings, TILE_ZOOM};
+use crate::domain::{AppError, GeoPoint};
+
+/// The server's map settings, read once per page load.
+#[derive(Clone, Copy)]
+pub struct MapSettingsResource(Resource<Result<MapSettings, AppError>>);
+
+/// Called once by the app: every map on the page shares the one read.
+pub fn provide_map_settings() {
+    provide_context(MapSettingsResource(Resource::new(
+        || (),
+        |_| get_map_settings(),
+    )));
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MarkerKind {
@@ -55,6 +69,13 @@ pub fn CityMap(
     // Ids must be unique on the page; two maps with the same label would be a screen bug anyway.
     let hint_id = format!("{}-hint", slug(&label));
     let pickable = on_pick.is_some();
+    // Raster tiles only when the server is configured for them (see `provide_map_settings`).
+    let settings = use_context::<MapSettingsResource>();
+    let tiles = move || {
+        let settings = settings?.0.get()?.ok()?;
+        let url = settings.tile_url?;
+        Some((placements(&url, &BOUNDS, TILE_ZOOM), settings.attribution))
+    };
 
     let on_click = move |ev: MouseEvent| {
         if let Some(pick) = on_pick {
@@ -89,6 +110,19 @@ pub fn CityMap(
                 on:click=on_click
             >
                 <rect class="city-map__land" x="0" y="0" width=num(width) height=num(height)/>
+                {move || tiles().map(|(tiles, _)| {
+                    view! {
+                        <g class="city-map__tiles">
+                            {tiles
+                                .into_iter()
+                                .map(|t| view! {
+                                    <image href=t.href x=num(t.x) y=num(t.y) width=num(t.width)
+                                        height=num(t.height) preserveAspectRatio="none"/>
+                                })
+                                .collect_view()}
+                        </g>
+                    }
+                })}
                 {PARKS
                     .iter()
                     .map(|outline| view! { <polygon class="city-map__park" points=points(outline)/> })
@@ -140,6 +174,9 @@ pub fn CityMap(
                         </figcaption>
                     }
                 })}
+            {move || tiles().and_then(|(_, attribution)| attribution).map(|a| view! {
+                <small class="city-map__attribution">{a}</small>
+            })}
         </figure>
     }
 }

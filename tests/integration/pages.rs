@@ -163,3 +163,32 @@ async fn pages_carry_security_headers() {
     assert_eq!(home.headers["x-frame-options"], "DENY");
     assert_eq!(home.headers["referrer-policy"], "same-origin");
 }
+
+#[tokio::test]
+async fn the_map_draws_raster_tiles_only_when_a_tile_url_is_configured() {
+    let cluster = Cluster::start_with(|c| {
+        c.map_tile_url = Some("https://tiles.test/{z}/{x}/{y}.png".into());
+        c.map_attribution = Some("© Test Tiles".into());
+    })
+    .await;
+    let plain = Cluster::start().await;
+    let mut rider = Browser::new();
+    rider
+        .sign_up(&cluster.a, "Ada", &unique_email("ada"), "rider")
+        .await;
+    let mut other = Browser::new();
+    other
+        .sign_up(&plain.a, "Bo", &unique_email("bo"), "rider")
+        .await;
+
+    let with_tiles = rider.get(&cluster.b, "/rider").await.body;
+    let without = other.get(&plain.b, "/rider").await.body;
+
+    assert!(
+        with_tiles.contains("href=\"https://tiles.test/14/8802/5373.png\""),
+        "a tile over the centre"
+    );
+    assert!(with_tiles.contains("© Test Tiles"));
+    assert!(without.contains("city-map__land"), "the map is drawn");
+    assert!(!without.contains("<image"), "and needs no tiles");
+}
