@@ -382,17 +382,41 @@ impl Dispatch {
 
     /// The user's rides, newest first (at most `limit`).
     pub async fn history(&self, user: &Identity, limit: isize) -> Result<Vec<RideView>, AppError> {
-        let key = match user.role {
-            crate::domain::Role::Rider => self.keys.rider_history(&self.region, &user.id),
-            crate::domain::Role::Driver => self.keys.driver_history(&self.region, &user.id),
-        };
         let ids: Vec<String> = redis::cmd("ZREVRANGE")
-            .arg(key)
+            .arg(self.history_key(user))
             .arg(0)
             .arg(limit.max(1) - 1)
             .query_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;
+        self.rides(user, ids).await
+    }
+
+    /// The user's rides created since `since_ms`, newest first.
+    async fn history_since(
+        &self,
+        user: &Identity,
+        since_ms: u64,
+    ) -> Result<Vec<RideView>, AppError> {
+        let ids: Vec<String> = redis::cmd("ZREVRANGEBYSCORE")
+            .arg(self.history_key(user))
+            .arg("+inf")
+            .arg(since_ms)
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        self.rides(user, ids).await
+    }
+
+    fn history_key(&self, user: &Identity) -> String {
+        match user.role {
+            crate::domain::Role::Rider => self.keys.rider_history(&self.region, &user.id),
+            crate::domain::Role::Driver => self.keys.driver_history(&self.region, &user.id),
+        }
+    }
+
+    /// Rides from the user's own history, by id.
+    async fn rides(&self, user: &Identity, ids: Vec<String>) -> Result<Vec<RideView>, AppError> {
         // One round trip for all of them, and the clock once.
         let mut pipe = redis::pipe();
         for id in &ids {
@@ -442,12 +466,16 @@ impl Dispatch {
             Some(view) if view.status == RideStatus::Searching => (None, Some(view)),
             _ => (None, None),
         };
+        // Today is the UTC day, by this instance's clock: only today's rides are read.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
         let today: Vec<RideView> = self
-            .history(driver, 200)
+            .history_since(driver, start_of_utc_day(now_ms))
             .await?
             .into_iter()
             .filter(|r| r.status == RideStatus::Completed)
-            .filter(|r| same_utc_day(r.created_at_ms, r.server_now_ms))
             .collect();
         Ok(DriverState {
             online: online.as_deref() == Some("1"),
@@ -517,9 +545,9 @@ fn new_pin() -> String {
     format!("{:04}", rand::random_range(0..10_000u32))
 }
 
-fn same_utc_day(a_ms: u64, b_ms: u64) -> bool {
+fn start_of_utc_day(ms: u64) -> u64 {
     const DAY_MS: u64 = 24 * 3600 * 1000;
-    a_ms / DAY_MS == b_ms / DAY_MS
+    ms - ms % DAY_MS
 }
 
 /// A ride hash as Redis holds it.
@@ -631,6 +659,13 @@ mod tests {
             allowed(RideAction::Cancel),
             "searching,driver_assigned,driver_arrived"
         );
+    }
+
+    #[test]
+    fn a_day_starts_at_utc_midnight() {
+        let noon = 1_795_867_200_000; // 2026-11-28T12:00:00Z
+        assert_eq!(start_of_utc_day(noon), 1_795_824_000_000);
+        assert_eq!(start_of_utc_day(1_795_824_000_000), 1_795_824_000_000);
     }
 
     #[test]
