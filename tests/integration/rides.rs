@@ -64,6 +64,14 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
 
     let accepted = driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
     assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    // A retried accept (say, on the other instance after a timeout) answers the same.
+    let retried = driver.ride_step(&cluster.a, "/api/accept", &id, &[]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(
+        retried.json()["seq"],
+        accepted.json()["seq"],
+        "and changes nothing"
+    );
     let seen = rider.ride(&cluster.a, &id).await.json();
     assert_eq!(seen["status"], "driver_assigned");
     assert_eq!(seen["driver"]["name"], "Dan");
