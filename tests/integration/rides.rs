@@ -14,6 +14,33 @@ fn north_of_pickup(metres: f64) -> (f64, f64) {
     (PICKUP.0 + metres / 111_195.0, PICKUP.1)
 }
 
+/// The rider requests (on A), the driver accepts and arrives (on B); returns the ride's id and
+/// the PIN the rider sees.
+async fn driver_waits_at_pickup(
+    cluster: &Cluster,
+    rider: &mut Browser,
+    driver: &mut Browser,
+) -> (String, String) {
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
+        .await;
+    let accepted = driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let arrived = driver.ride_step(&cluster.b, "/api/arrive", &id, &[]).await;
+    assert_eq!(
+        arrived.json()["status"],
+        "driver_arrived",
+        "{}",
+        arrived.body
+    );
+    let pin = rider.ride(&cluster.a, &id).await.json()["pin"]
+        .as_str()
+        .expect("the rider sees the PIN")
+        .to_owned();
+    (id, pin)
+}
+
 fn id_of(ride: &Value) -> String {
     ride["id"].as_str().expect("a ride id").to_owned()
 }
@@ -270,27 +297,20 @@ async fn nobody_learns_of_a_ride_that_is_not_theirs() {
         bystander.ride(&cluster.a, &id).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        bystander
-            .ride_step(&cluster.a, "/api/accept", &id, &[])
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        bystander
-            .ride_step(&cluster.a, "/api/decline", &id, &[])
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        bystander
-            .ride_step(&cluster.b, "/api/arrive", &id, &[])
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    for path in [
+        "/api/accept",
+        "/api/decline",
+        "/api/arrive",
+        "/api/complete",
+    ] {
+        let answer = bystander.ride_step(&cluster.b, path, &id, &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            answer.body
+        );
+    }
     // The wrong role is refused outright, and a malformed id is a 400.
     assert_eq!(
         bystander
@@ -381,16 +401,7 @@ async fn a_cancelled_ride_cannot_be_started_and_wrong_pins_lock_it_until_reconfi
     let mut rider = Browser::rider(&cluster.a, "Rita").await;
 
     // Locked by wrong PINs, re-confirmed with a new one.
-    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
-    driver
-        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
-        .await;
-    driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
-    driver.ride_step(&cluster.b, "/api/arrive", &id, &[]).await;
-    let pin = rider.ride(&cluster.a, &id).await.json()["pin"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, pin) = driver_waits_at_pickup(&cluster, &mut rider, &mut driver).await;
     let wrong = if pin == "0000" { "1111" } else { "0000" };
     for _ in 0..2 {
         let answer = driver
@@ -429,16 +440,7 @@ async fn a_cancelled_ride_cannot_be_started_and_wrong_pins_lock_it_until_reconfi
         .await;
 
     // Cancelled while the driver waits: the trip can no longer start.
-    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
-    driver
-        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
-        .await;
-    driver.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
-    driver.ride_step(&cluster.b, "/api/arrive", &id, &[]).await;
-    let pin = rider.ride(&cluster.a, &id).await.json()["pin"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, pin) = driver_waits_at_pickup(&cluster, &mut rider, &mut driver).await;
     rider
         .ride_step(&cluster.a, "/api/cancel_ride", &id, &[])
         .await;

@@ -6,13 +6,8 @@ if redis.call('EXISTS', rk) == 0 then return { 'not_found', '' } end
 local f = redis.call('HMGET', rk, 'status', 'offered_to', 'driver_id')
 -- A retried accept of a ride this driver already took answers as the first one did.
 if f[3] == driver then return { 'ok', f[1] } end
--- A driver who once held this offer learns it is gone; anyone else, that there is no such ride.
-local offered = f[2] == driver
-if not offered and redis.call('SISMEMBER', declined_key(id), driver) == 0 then
-  return { 'not_found', '' }
-end
-if not allowed(f[1], allowed_from) then return { 'refused', f[1] } end
-if not offered then return { 'not_offered', f[1] } end
+local refusal = offer_refusal(id, driver, f[1], f[2], allowed_from)
+if refusal then return refusal end
 local dk = driver_key(driver)
 local d = redis.call('HMGET', dk, 'ride', 'name', 'car_make', 'car_model', 'car_plate')
 if not blank(d[1]) then return { 'driver_busy', f[1] } end

@@ -132,6 +132,19 @@ local function offer_next(id, now)
   return 'waiting'
 end
 
+-- Whether `driver` may answer ride `id`'s offer. A driver who once held it learns that it is
+-- gone; anyone else, that there is no such ride. Returns nil when the offer is theirs to answer,
+-- else the refusal to return.
+local function offer_refusal(id, driver, status, offered_to, allowed_from)
+  local offered = offered_to == driver
+  if not offered and redis.call('SISMEMBER', declined_key(id), driver) == 0 then
+    return { 'not_found', '' }
+  end
+  if not allowed(status, allowed_from) then return { 'refused', status } end
+  if not offered then return { 'not_offered', status } end
+  return nil
+end
+
 -- The ride's offer passes from `driver` to the next one.
 local function pass_on(id, driver, now)
   redis.call('SADD', declined_key(id), driver)
