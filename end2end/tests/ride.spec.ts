@@ -53,6 +53,8 @@ test("a whole ride from request to rating, rider on A and driver on B", async ({
     await expect(rider.getByTestId("ride-status")).toHaveText("Your driver is on the way", { timeout: 15_000 });
     await expect(rider.getByTestId("driver-info")).toContainText("Dana Driver");
     await expect(rider.getByTestId("driver-info")).toContainText("B-HX 123");
+    // The driver's car is on the rider's map from now on.
+    await expect(rider.getByTestId("marker-car")).toHaveCount(1);
     const pin = (await rider.getByTestId("pickup-pin").innerText()).trim();
     expect(pin).toMatch(/^\d{4}$/);
 

@@ -96,6 +96,14 @@ impl RideStatus {
         }
     }
 
+    /// While the rider may see where their driver is: from assignment to the end of the trip.
+    pub fn shares_driver_position(self) -> bool {
+        matches!(
+            self,
+            RideStatus::DriverAssigned | RideStatus::DriverArrived | RideStatus::InProgress
+        )
+    }
+
     /// A finished ride frees its rider and driver for the next.
     pub fn is_final(self) -> bool {
         matches!(
@@ -343,6 +351,8 @@ pub struct RideView {
     pub created_at_ms: u64,
     /// For the driver who holds the offer: when it lapses, on the server's clock.
     pub offer_expires_at_ms: Option<u64>,
+    /// For the rider, from assignment to the end of the trip: where the driver last was.
+    pub driver_position: Option<GeoPoint>,
     /// The server's clock when this view was read, so a client can correct its own.
     pub server_now_ms: u64,
 }
@@ -389,6 +399,22 @@ mod tests {
                 409
             );
         }
+    }
+
+    #[test]
+    fn the_driver_is_shown_only_from_assignment_to_the_end_of_the_trip() {
+        let shown: Vec<_> = RideStatus::ALL
+            .into_iter()
+            .filter(|s| s.shares_driver_position())
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                RideStatus::DriverAssigned,
+                RideStatus::DriverArrived,
+                RideStatus::InProgress
+            ]
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::domain::ride::{
     allowed_from, refused, target_of, AssignedDriver, Car, DriverState, Pin, Quote, RideAction,
     RideId, RideStatus, RideView, Stars,
 };
-use crate::domain::{AppError, GeoPoint, Identity};
+use crate::domain::{AppError, GeoPoint, Identity, UserId};
 
 const LIB: &str = include_str!("lua/dispatch_lib.lua");
 
@@ -351,7 +351,20 @@ impl Dispatch {
         if record.0.is_empty() || !(is_rider || is_driver || is_offered) {
             return Err(no_such_ride());
         }
-        record.view(is_rider, is_offered, now_ms)
+        let mut view = record.view(is_rider, is_offered, now_ms)?;
+        if is_rider && view.status.shares_driver_position() {
+            let driver = UserId::from_trusted(record.get("driver_id").to_owned());
+            let (lat, lng): (Option<f64>, Option<f64>) = redis::cmd("HMGET")
+                .arg(self.keys.driver(&self.region, &driver))
+                .arg(&["lat", "lng"])
+                .query_async(&mut self.redis.clone())
+                .await
+                .or_unavailable()?;
+            view.driver_position = lat
+                .zip(lng)
+                .and_then(|(lat, lng)| GeoPoint::new(lat, lng).ok());
+        }
+        Ok(view)
     }
 
     /// The ride a user is busy with: a rider's active ride; a driver's ride, else their offer.
@@ -604,6 +617,7 @@ impl RideRecord {
             } else {
                 None
             },
+            driver_position: None,
             server_now_ms: now_ms,
         })
     }

@@ -358,7 +358,7 @@ fn ActiveRide(
         current.with(|r| {
             r.as_ref()
                 .map(|r| {
-                    vec![
+                    let mut markers = vec![
                         Marker {
                             kind: MarkerKind::Pickup,
                             at: r.pickup,
@@ -369,7 +369,16 @@ fn ActiveRide(
                             at: r.dropoff,
                             label: format!("Drop-off: {}", r.dropoff_name),
                         },
-                    ]
+                    ];
+                    // Last, so the car keeps its element (and glides) as it moves.
+                    if let (Some(at), Some(driver)) = (r.driver_position, r.driver.as_ref()) {
+                        markers.push(Marker {
+                            kind: MarkerKind::Car,
+                            at,
+                            label: format!("{}: {}", driver.name, driver.car),
+                        });
+                    }
+                    markers
                 })
                 .unwrap_or_default()
         })

@@ -84,6 +84,10 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
     let offer = driver
         .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
         .await;
+    assert!(
+        rider.ride(&cluster.a, &id).await.json()["driver_position"].is_null(),
+        "no driver position before assignment"
+    );
     assert!(offer["pin"].is_null(), "the driver never sees the PIN");
     assert!(
         offer["offer_expires_at_ms"].as_u64().unwrap() > offer["server_now_ms"].as_u64().unwrap()
@@ -101,6 +105,15 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
     );
     let seen = rider.ride(&cluster.a, &id).await.json();
     assert_eq!(seen["status"], "driver_assigned");
+    // From assignment on, the rider sees where the driver is, and follows them.
+    let (lat, _) = north_of_pickup(800.0);
+    assert!((seen["driver_position"]["lat"].as_f64().unwrap() - lat).abs() < 1e-9);
+    driver
+        .send_position(&cluster.a, north_of_pickup(400.0))
+        .await;
+    let moved = rider.ride(&cluster.b, &id).await.json();
+    let (lat, _) = north_of_pickup(400.0);
+    assert!((moved["driver_position"]["lat"].as_f64().unwrap() - lat).abs() < 1e-9);
     assert_eq!(seen["driver"]["name"], "Dan");
     assert_eq!(seen["driver"]["car"]["plate"], "B-HX 123");
 
@@ -130,19 +143,31 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
         .await;
     assert_eq!(rated.json()["rating"], 5, "{}", rated.body);
 
-    let mut seqs = Vec::new();
+    let (mut seqs, mut positions) = (Vec::new(), 0);
     while let Ok(Some(message)) =
         tokio::time::timeout(Duration::from_millis(300), events.next()).await
     {
         let event: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
         assert_eq!(event["ride_id"], id.as_str());
-        seqs.push(event["seq"].as_u64().unwrap());
+        match event["type"].as_str() {
+            Some("ride") => seqs.push(event["seq"].as_u64().unwrap()),
+            Some("position") => positions += 1,
+            other => panic!("unexpected event type {other:?}"),
+        }
     }
     assert!(seqs.len() >= 5, "{seqs:?}");
+    assert_eq!(
+        positions, 1,
+        "the driver's position during the ride went to its channel"
+    );
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
 
     let history = rider.get(&cluster.b, "/api/rides").await.json();
     assert_eq!(history[0]["id"], id.as_str());
+    assert!(
+        history[0]["driver_position"].is_null(),
+        "nor after the trip"
+    );
     let state = driver.get(&cluster.a, "/api/driver").await.json();
     assert_eq!(state["rides_today"], 1);
     assert_eq!(state["earnings_today"], completed.json()["fare"]);
