@@ -48,14 +48,20 @@ struct RiderModel {
     saved: Option<GeoPoint>,
 }
 
+/// The first load: rides and the saved location (the default pickup).
 async fn load() -> Result<RiderModel, AppError> {
-    let current = current_ride().await?;
-    let history = ride_history().await?;
     let saved = match get_location().await {
         Ok(at) => Some(at),
         Err(AppError::NotFound { .. }) => None,
         Err(err) => return Err(err),
     };
+    load_rides(saved).await
+}
+
+/// A poll: only the rides change; the saved location is read once, for the default pickup.
+async fn load_rides(saved: Option<GeoPoint>) -> Result<RiderModel, AppError> {
+    let current = current_ride().await?;
+    let history = ride_history().await?;
     // The server's clock changes on every read; leaving it out lets unchanged polls compare
     // equal and re-render nothing.
     let strip = |mut r: RideView| {
@@ -78,12 +84,24 @@ fn RiderScreen() -> impl IntoView {
 
     let first = Resource::new(|| (), |_| load());
     let state = RwSignal::new(None::<Result<RiderModel, AppError>>);
+    let poll_error = RwSignal::new(None::<AppError>);
     let refresh = move || {
         spawn_local(async move {
-            let loaded = load().await;
-            // A failed poll keeps showing the last good state, with the error beside it.
-            if loaded.is_ok() || state.with_untracked(|s| s.is_none()) {
-                state.set(Some(loaded));
+            let saved = state.with_untracked(|s| {
+                s.as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|m| m.saved)
+            });
+            match load_rides(saved).await {
+                Ok(model) => {
+                    state.set(Some(Ok(model)));
+                    poll_error.set(None);
+                }
+                // A failed poll keeps showing the last good state, with the error beside it.
+                Err(err) if state.with_untracked(|s| matches!(s, Some(Ok(_)))) => {
+                    poll_error.set(Some(err));
+                }
+                Err(err) => state.set(Some(Err(err))),
             }
         })
     };
@@ -106,7 +124,7 @@ fn RiderScreen() -> impl IntoView {
                 if state.with_untracked(|s| s.is_none()) {
                     state.set(Some(loaded));
                 }
-                view! { <RiderBody state request cancel reconfirm rate/> }
+                view! { <RiderBody state poll_error request cancel reconfirm rate/> }
             })}
         </Transition>
     }
@@ -115,6 +133,7 @@ fn RiderScreen() -> impl IntoView {
 #[component]
 fn RiderBody(
     state: RwSignal<Option<Result<RiderModel, AppError>>>,
+    poll_error: RwSignal<Option<AppError>>,
     request: ServerAction<RequestRide>,
     cancel: ServerAction<CancelRide>,
     reconfirm: ServerAction<ReconfirmRide>,
@@ -122,8 +141,11 @@ fn RiderBody(
 ) -> impl IntoView {
     let model =
         Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
-    let load_error =
-        Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned()));
+    let load_error = Memo::new(move |_| {
+        state
+            .with(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned())
+            .or_else(|| poll_error.get())
+    });
     let current = Memo::new(move |_| model.with(|m| m.as_ref().and_then(|m| m.current.clone())));
     let history = Memo::new(move |_| {
         model.with(|m| m.as_ref().map(|m| m.history.clone()).unwrap_or_default())
