@@ -476,3 +476,22 @@ impl TestRedis {
         pubsub.into_on_message()
     }
 }
+
+impl Browser {
+    /// The rider's quote for the standard trip, PICKUP to DROPOFF.
+    pub async fn quote(&mut self, app: &TestApp) -> Answer {
+        let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
+        let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
+        self.post(
+            app,
+            "/api/quote",
+            &[
+                ("pickup_lat", &plat),
+                ("pickup_lng", &plng),
+                ("dropoff_lat", &dlat),
+                ("dropoff_lng", &dlng),
+            ],
+        )
+        .await
+    }
+}

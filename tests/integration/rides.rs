@@ -52,18 +52,7 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
     let mut rider = Browser::rider(&cluster.a, "Rita").await;
 
     // The upfront quote knows the nearest driver.
-    let quote = rider
-        .post(
-            &cluster.a,
-            "/api/quote",
-            &[
-                ("pickup_lat", "52.52"),
-                ("pickup_lng", "13.405"),
-                ("dropoff_lat", "52.5"),
-                ("dropoff_lng", "13.44"),
-            ],
-        )
-        .await;
+    let quote = rider.quote(&cluster.a).await;
     assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
     let eta = quote.json()["pickup_eta_s"]
         .as_u64()
@@ -361,18 +350,7 @@ async fn with_no_driver_nearby_the_rider_is_told_none_was_found() {
     Browser::driver_online(&cluster.b, "Far away", north_of_pickup(50_000.0)).await;
     let mut rider = Browser::rider(&cluster.a, "Rita").await;
 
-    let quote = rider
-        .post(
-            &cluster.a,
-            "/api/quote",
-            &[
-                ("pickup_lat", "52.52"),
-                ("pickup_lng", "13.405"),
-                ("dropoff_lat", "52.5"),
-                ("dropoff_lng", "13.44"),
-            ],
-        )
-        .await;
+    let quote = rider.quote(&cluster.a).await;
     let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
 
     assert!(quote.json()["pickup_eta_s"].is_null(), "{}", quote.body);
