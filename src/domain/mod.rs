@@ -6,6 +6,7 @@ pub mod error;
 pub mod fare;
 pub mod form;
 pub mod geo;
+pub mod live;
 pub mod ride;
 pub mod tiles;
 
