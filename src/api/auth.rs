@@ -55,9 +55,9 @@ pub async fn login(email: String, password: String) -> Result<Identity, AppError
 #[server(prefix = "/api", endpoint = "logout")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all))]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::server::session;
+    use crate::server::{auth, session, AppState};
 
-    session::log_out(&session::current().await?).await?;
+    auth::log_out(&AppState::current()?, &session::current().await?).await?;
     leptos_axum::redirect("/");
     Ok(())
 }

@@ -46,3 +46,25 @@ pub async fn log_in(
     tracing::info!(user = %identity.id, "logged in");
     Ok(identity)
 }
+
+/// Ends the session everywhere: deleted from Redis, and its open sockets on every instance
+/// closed through the user's channel.
+pub async fn log_out(state: &AppState, session: &Session) -> Result<(), AppError> {
+    let identity = session::identity(session).await?;
+    let login = session::login_id(session).await?;
+    session::log_out(session).await?;
+    if let (Some(identity), Some(login)) = (identity, login) {
+        let channel = state.keys.user_channel(&identity.id);
+        let published: Result<u64, _> = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(super::bus::logged_out_payload(&login))
+            .query_async(&mut state.redis.clone())
+            .await;
+        // The logout itself succeeded; sockets left open notice within one ping interval.
+        if let Err(err) = published {
+            tracing::warn!(error = %err, "could not announce a logout to the live sockets");
+        }
+        tracing::info!(user = %identity.id, "logged out");
+    }
+    Ok(())
+}

@@ -48,6 +48,17 @@ pub struct Config {
     #[arg(long, env = "HAIL_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// Origins whose pages may open the live WebSocket (comma-separated, like
+    /// `https://hail.example`). Empty: only pages served by the host the socket is opened on.
+    #[arg(long, env = "HAIL_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..,
+          value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds between pings on each live socket (keeps proxies from closing idle sockets, and
+    /// rechecks the socket's session). A socket silent for three intervals is closed.
+    #[arg(long, env = "HAIL_WS_PING_SECS", default_value_t = 20)]
+    pub ws_ping_secs: u64,
+
     /// The dispatch region: its name tags every dispatch key, so one region is one Cluster slot.
     #[arg(long, env = "HAIL_REGION", default_value = "demo")]
     pub region: String,
@@ -103,6 +114,15 @@ pub struct Config {
     /// Road distance over straight-line distance.
     #[arg(long, env = "HAIL_DETOUR_FACTOR", default_value_t = 1.3)]
     pub detour_factor: f64,
+
+    /// The fastest a driver's positions may move (km/h), with 100 m on top for GPS jitter;
+    /// a position that would need more is refused as implausible.
+    #[arg(long, env = "HAIL_MAX_SPEED_KMH", default_value_t = 200.0)]
+    pub max_speed_kmh: f64,
+
+    /// Positions one driver may send per second, over every socket and instance together.
+    #[arg(long, env = "HAIL_POSITIONS_PER_SEC", default_value_t = 5)]
+    pub positions_per_sec: u32,
 
     /// Optional raster tiles under the map: an http(s) URL with {z}, {x} and {y}. None by
     /// default: the map is drawn by Hail itself.
@@ -168,6 +188,24 @@ fn parse_tile_url(raw: &str) -> Result<String, String> {
         .map_err(|err| err.message().to_owned())
 }
 
+/// An origin as browsers send it: `scheme://host[:port]`, lowercase, nothing after.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err(format!(
+            "{raw:?} is not an origin like https://hail.example"
+        ));
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if !matches!(scheme, "http" | "https") || authority.is_empty() || !authority.chars().all(plain)
+    {
+        return Err(format!(
+            "{raw:?} is not an origin like https://hail.example (scheme, host and port only)"
+        ));
+    }
+    Ok(origin)
+}
+
 fn mask_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -216,6 +254,25 @@ mod tests {
             "https://t.example/{z}/{x}/{y}.png",
         ]);
         assert!(good.unwrap().map_tile_url.is_some());
+    }
+
+    #[test]
+    fn allowed_origins_are_normalized_and_checked() {
+        let config = Config::parse_from([
+            "hail",
+            "--allowed-origins",
+            "https://Hail.Example/,http://127.0.0.1:8080",
+        ]);
+        assert_eq!(
+            config.allowed_origins,
+            ["https://hail.example", "http://127.0.0.1:8080"]
+        );
+        for bad in ["hail.example", "ftp://x", "https://x/path", "https://"] {
+            assert!(
+                Config::try_parse_from(["hail", "--allowed-origins", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

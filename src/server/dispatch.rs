@@ -14,6 +14,7 @@ use super::keys::Keys;
 use super::redis_errors::RedisResultExt;
 use super::Config;
 use crate::domain::fare::{Cents, Driving, FareSchedule};
+use crate::domain::live::{LiveError, LiveErrorCode};
 use crate::domain::ride::{
     allowed_from, refused, target_of, AssignedDriver, Car, DriverState, Pin, Quote, RideAction,
     RideId, RideStatus, RideView, Stars,
@@ -33,6 +34,18 @@ static STEP: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/step.l
 static TICK: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/tick.lua")));
 static DRIVER: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/driver.lua")));
 static NEAREST: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nearest.lua")));
+
+/// Distance a position may jump on top of the speed limit: GPS jitter, a fix after a tunnel.
+const POSITION_SLACK_M: f64 = 100.0;
+/// The window of the per-driver position rate.
+const POSITION_WINDOW: Duration = Duration::from_secs(1);
+
+/// What makes a driver's position believable.
+#[derive(Debug, Clone, Copy)]
+struct PositionLimits {
+    max_speed_mps: f64,
+    per_window: u32,
+}
 
 /// How long a ride request's client key is remembered for retries.
 const CLIENT_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -57,7 +70,7 @@ pub struct Dispatch {
     region: Arc<str>,
     region_prefix: Arc<str>,
     ride_channels: Arc<str>,
-    driver_channels: Arc<str>,
+    user_channels: Arc<str>,
     radius_m: u64,
     stale_ms: u64,
     offer_ms: u64,
@@ -66,6 +79,7 @@ pub struct Dispatch {
     pin_max_attempts: u32,
     fares: FareSchedule,
     driving: Driving,
+    positions: PositionLimits,
 }
 
 impl Dispatch {
@@ -74,7 +88,7 @@ impl Dispatch {
             redis,
             region_prefix: keys.region_prefix(&config.region).into(),
             ride_channels: keys.ride_channel_prefix().into(),
-            driver_channels: keys.driver_channel_prefix().into(),
+            user_channels: keys.user_channel_prefix().into(),
             keys: Arc::new(keys),
             region: config.region.as_str().into(),
             radius_m: config.search_radius_m,
@@ -85,6 +99,10 @@ impl Dispatch {
             pin_max_attempts: config.pin_max_attempts.max(1),
             fares: config.fares(),
             driving: config.driving(),
+            positions: PositionLimits {
+                max_speed_mps: config.max_speed_kmh.max(1.0) / 3.6,
+                per_window: config.positions_per_sec.max(1),
+            },
         }
     }
 
@@ -97,7 +115,7 @@ impl Dispatch {
             .key(format!("{}deadlines", self.region_prefix))
             .arg(&*self.region_prefix)
             .arg(&*self.ride_channels)
-            .arg(&*self.driver_channels)
+            .arg(&*self.user_channels)
             .arg(self.radius_m)
             .arg(self.stale_ms)
             .arg(self.offer_ms)
@@ -292,27 +310,56 @@ impl Dispatch {
         Ok(())
     }
 
-    /// A position from the driver's device. Returns the ride it was published to, if any.
+    /// A position from the driver's device, checked against the last one (a plausible speed)
+    /// and the driver's rate. Returns the ride it was published to, if any.
     pub async fn position(
         &self,
         driver: &Identity,
         at: GeoPoint,
-    ) -> Result<Option<RideId>, AppError> {
-        let (outcome, ride): (String, String) = self
+    ) -> Result<Option<RideId>, LiveError> {
+        let (outcome, detail): (String, String) = self
             .invoke(&DRIVER)
             .arg(driver.id.as_str())
             .arg("position")
             .arg(at.lat())
             .arg(at.lng())
+            .arg(self.positions.max_speed_mps)
+            .arg(POSITION_SLACK_M)
+            .arg(self.positions.per_window)
+            .arg(POSITION_WINDOW.as_millis() as u64)
             .invoke_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;
         match outcome.as_str() {
-            "offline" => Err(AppError::conflict(
-                None,
+            "ok" => Ok((!detail.is_empty()).then(|| RideId::from_trusted(detail))),
+            "offline" => Err(LiveError::new(
+                LiveErrorCode::Conflict,
                 "go online before sending your position",
             )),
-            _ => Ok((!ride.is_empty()).then(|| RideId::from_trusted(ride))),
+            "rate_limited" => Err(LiveError::new(
+                LiveErrorCode::RateLimited,
+                format!(
+                    "at most {} positions a second; this one was dropped, send the next in {} ms",
+                    self.positions.per_window,
+                    detail.parse::<u64>().unwrap_or(1000)
+                ),
+            )),
+            "implausible" => {
+                let (metres, secs) = detail.split_once(',').unwrap_or((&detail, "0"));
+                Err(LiveError::new(
+                    LiveErrorCode::Implausible,
+                    format!(
+                        "that position is {metres} m from your last one, sent {secs} s before: \
+                         faster than {:.0} km/h, so it was refused. Go offline and online again \
+                         to start from a new place",
+                        self.positions.max_speed_mps * 3.6
+                    ),
+                ))
+            }
+            other => {
+                tracing::error!(outcome = other, "driver.lua answered an unknown outcome");
+                Err(AppError::internal().into())
+            }
         }
     }
 

@@ -64,9 +64,23 @@ impl Keys {
         format!("{}:ride:", self.prefix)
     }
 
-    /// Where a driver's offers are published.
-    pub fn driver_channel_prefix(&self) -> String {
-        format!("{}:driver:", self.prefix)
+    /// Where one user's own events are published: a driver's offers, and the end of a login
+    /// (so every instance closes that login's sockets).
+    pub fn user_channel_prefix(&self) -> String {
+        format!("{}:user:", self.prefix)
+    }
+
+    pub fn ride_channel(&self, id: &crate::domain::ride::RideId) -> String {
+        format!("{}{id}", self.ride_channel_prefix())
+    }
+
+    pub fn user_channel(&self, id: &UserId) -> String {
+        format!("{}{id}", self.user_channel_prefix())
+    }
+
+    /// Positions one driver sent within the current rate window.
+    pub fn position_rate(&self, region: &str, id: &UserId) -> String {
+        format!("{}rate:position:{id}", self.region_prefix(region))
     }
 
     pub fn ride(&self, region: &str, id: &crate::domain::ride::RideId) -> String {

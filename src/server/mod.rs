@@ -1,9 +1,10 @@
 //! Server-only code, compiled with `ssr` alone: configuration, startup, Redis stores, sessions,
-//! the mapping of errors to statuses, health checks.
+//! the mapping of errors to statuses, health checks, and the live updates (bus and sockets).
 
 pub mod accounts;
 pub mod api_errors;
 pub mod auth;
+pub mod bus;
 pub mod client_ip;
 pub mod config;
 pub mod dispatch;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 pub use config::Config;
 pub use startup::Application;

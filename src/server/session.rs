@@ -1,8 +1,12 @@
 //! What the session holds (identity and the saved location, nothing else) and how it changes.
 //! The session itself is tower-sessions' with the Redis store, shared by every instance.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
+use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session};
+use tower_sessions_redis_store::{fred::prelude::Pool, RedisStore};
 
 use crate::domain::{AppError, Flash, GeoPoint, Identity};
 
@@ -11,6 +15,12 @@ const LOCATION: &str = "location";
 const FLASH: &str = "flash";
 /// When the expiry was last rolled forward (unix seconds).
 const RENEWED_AT: &str = "renewed_at";
+/// A random name for this login, not the session id: a logout publishes it so that every
+/// instance closes the sockets opened with it, without the session id leaving the store.
+const LOGIN: &str = "login";
+
+/// The session store every instance shares.
+pub type Store = RedisStore<Pool>;
 
 fn store_error(err: tower_sessions::session::Error) -> AppError {
     tracing::warn!(error = %err, "the session store failed");
@@ -69,6 +79,11 @@ pub async fn log_in(session: &Session, identity: &Identity) -> Result<(), AppErr
         .insert(IDENTITY, identity)
         .await
         .map_err(store_error)?;
+    let login: [u8; 16] = rand::random();
+    session
+        .insert(LOGIN, hex::encode(login))
+        .await
+        .map_err(store_error)?;
     session
         .insert(RENEWED_AT, OffsetDateTime::now_utc().unix_timestamp())
         .await
@@ -79,6 +94,34 @@ pub async fn log_in(session: &Session, identity: &Identity) -> Result<(), AppErr
 /// Deletes the session from the store; its cookie is removed on the way out.
 pub async fn log_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(store_error)
+}
+
+/// The name of this login (see [`LOGIN`]); `None` for sessions logged in before it existed.
+pub async fn login_id(session: &Session) -> Result<Option<String>, AppError> {
+    session.get(LOGIN).await.map_err(store_error)
+}
+
+/// The session `id` as the store holds it now. A WebSocket outlives the request that opened
+/// it, so it reads its session afresh to notice a logout or an expiry.
+pub fn reopen(store: Arc<Store>, id: Id, idle_secs: u64) -> Session {
+    let idle = time::Duration::seconds(idle_secs.min(i64::MAX as u64) as i64);
+    Session::new(Some(id), store, Some(Expiry::OnInactivity(idle)))
+}
+
+/// Rolls a reopened session's expiry forward: an open socket keeps its session alive while a
+/// ride lasts. The store saves only over an existing record, so a session that ended meanwhile
+/// stays ended.
+pub async fn keep_alive(session: &Session) -> Result<(), AppError> {
+    session
+        .insert(RENEWED_AT, OffsetDateTime::now_utc().unix_timestamp())
+        .await
+        .map_err(store_error)?;
+    session.save().await.map_err(store_error)
+}
+
+/// Who a reopened session belongs to, without renewing it.
+pub async fn identity_of(session: &Session) -> Result<Option<Identity>, AppError> {
+    session.get(IDENTITY).await.map_err(store_error)
 }
 
 pub async fn save_location(session: &Session, at: GeoPoint) -> Result<(), AppError> {

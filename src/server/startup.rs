@@ -20,22 +20,29 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_redis_store::{fred, RedisStore};
+use tower_sessions_redis_store::fred;
 
 use super::accounts::AccountStore;
+use super::bus::Bus;
 use super::keys::Keys;
 use super::ratelimit::LoginLimiter;
-use super::{api_errors, client_ip, health, AppState, Config};
+use super::ws::Live;
+use super::{api_errors, client_ip, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
 
 /// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long shutdown waits for live sockets to say goodbye.
+const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// Tells the dispatcher, the bus and every live socket to stop.
+    stop: tokio::sync::watch::Sender<bool>,
+    bus_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -45,9 +52,19 @@ impl Application {
         use anyhow::Context as _;
 
         let redis = connect_redis(&config).await?;
-        let session_pool = connect_session_store(&config).await?;
+        let session_store = session::Store::new(connect_session_store(&config).await?);
         let keys = Keys::new(config.key_prefix.clone());
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let pubsub_client = redis::Client::open(config.redis_url.as_str())
+            .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
+        let (bus, bus_task) = Bus::start(pubsub_client, stop_rx.clone());
         let state = AppState {
+            bus,
+            live: Live {
+                stop: stop_rx,
+                sockets: tokio_util::task::TaskTracker::new(),
+                session_store: Arc::new(session_store.clone()),
+            },
             dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
             login_limiter: LoginLimiter::new(
@@ -62,7 +79,7 @@ impl Application {
             leptos_options: leptos_options.clone(),
             config: Arc::new(config),
         };
-        let router = router(state.clone(), session_pool);
+        let router = router(state.clone(), session_store);
         let listener = TcpListener::bind(leptos_options.site_addr)
             .await
             .with_context(|| format!("could not listen on {}", leptos_options.site_addr))?;
@@ -70,6 +87,8 @@ impl Application {
             listener,
             router,
             state,
+            stop,
+            bus_task,
         })
     }
 
@@ -84,35 +103,50 @@ impl Application {
     }
 
     /// Serves, and runs this instance's share of dispatch, until `shutdown` completes; then
-    /// finishes the requests in flight and stops the dispatcher.
+    /// closes the live sockets, finishes the requests in flight and stops the background tasks.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let dispatcher = tokio::spawn(super::dispatch::run_dispatcher(
             self.state.dispatch.clone(),
             Duration::from_millis(self.state.config.dispatch_poll_ms.max(10)),
-            stop_rx,
+            self.stop.subscribe(),
         ));
+        let stop = self.stop.clone();
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Upgraded sockets are not waited for by axum: they are told here, and awaited below.
+            let _ = stop.send(true);
+        })
         .await;
-        let _ = stop_tx.send(true);
+        let _ = self.stop.send(true);
+        let sockets = &self.state.live.sockets;
+        sockets.close();
+        if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(open = sockets.len(), "live sockets did not close in time");
+        }
         if let Err(err) = dispatcher.await {
             tracing::error!(error = %err, "the dispatcher task failed");
+        }
+        if let Err(err) = self.bus_task.await {
+            tracing::error!(error = %err, "the pub/sub task failed");
         }
         served
     }
 }
 
-fn router(state: AppState, session_pool: fred::prelude::Pool) -> Router {
+fn router(state: AppState, session_store: session::Store) -> Router {
     let config = state.config.clone();
-    let session_layer = SessionManagerLayer::new(RedisStore::new(session_pool))
+    let session_layer = SessionManagerLayer::new(session_store)
         .with_name(config.cookie_name.clone())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -128,6 +162,7 @@ fn router(state: AppState, session_pool: fred::prelude::Pool) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/ws", get(ws::upgrade))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -8,9 +8,11 @@ use leptos::config::LeptosOptions;
 use redis::aio::ConnectionManager;
 
 use super::accounts::AccountStore;
+use super::bus::Bus;
 use super::dispatch::Dispatch;
 use super::keys::Keys;
 use super::ratelimit::LoginLimiter;
+use super::ws::Live;
 use super::Config;
 use crate::domain::AppError;
 
@@ -24,6 +26,9 @@ pub struct AppState {
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
     pub dispatch: Dispatch,
+    /// The instance's one pub/sub connection, shared by its live sockets.
+    pub bus: Bus,
+    pub live: Live,
 }
 
 impl FromRef<AppState> for LeptosOptions {

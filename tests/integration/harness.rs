@@ -46,6 +46,7 @@ impl TestRedis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(["--dir", &self.data_dir()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -69,6 +70,20 @@ impl TestRedis {
         }
     }
 
+    /// Where `restart_keeping_data` keeps the snapshot: this server's own directory.
+    fn data_dir(&self) -> String {
+        let dir = std::env::temp_dir().join(format!("hail-test-redis-{}", self.port));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        dir.to_string_lossy().into_owned()
+    }
+
+    /// Restarts the server with its data, as a Redis with persistence comes back.
+    pub async fn restart_keeping_data(&mut self) {
+        let mut conn = self.connection().await;
+        let _: () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+        self.restart().await;
+    }
+
     /// Kills the server, as a crash would.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -77,7 +92,7 @@ impl TestRedis {
         }
     }
 
-    /// Starts an empty server again on the same port.
+    /// Starts the server again on the same port: empty, unless a snapshot was saved.
     pub async fn restart(&mut self) {
         self.stop();
         self.spawn().await;
@@ -105,6 +120,7 @@ impl TestRedis {
 impl Drop for TestRedis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(self.data_dir());
     }
 }
 
@@ -342,6 +358,13 @@ pub fn fast_dispatch(config: &mut Config) {
     config.dispatch_poll_ms = 50;
     config.search_retry_ms = 200;
     config.search_timeout_secs = 30;
+}
+
+/// For tests that place drivers by hand, hundreds of metres apart in quick succession: the
+/// plausible-speed and position-rate checks (tested on their own) would refuse the jumps.
+pub fn teleporting_drivers(config: &mut Config) {
+    config.max_speed_kmh = 1e6;
+    config.positions_per_sec = 10_000;
 }
 
 /// Near the demo city's centre; drivers are placed around it.

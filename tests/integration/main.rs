@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod live;
 mod location;
 mod pages;
 mod resilience;

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{client_key, fast_dispatch, Browser, Cluster, PICKUP};
+use crate::harness::{client_key, fast_dispatch, teleporting_drivers, Browser, Cluster, PICKUP};
 
 /// A position `metres` north of the pickup (about).
 fn north_of_pickup(metres: f64) -> (f64, f64) {
@@ -47,7 +47,11 @@ fn id_of(ride: &Value) -> String {
 
 #[tokio::test]
 async fn a_full_ride_from_request_to_rating_across_two_instances() {
-    let cluster = Cluster::start_with(fast_dispatch).await;
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        teleporting_drivers(c);
+    })
+    .await;
     let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(800.0)).await;
     let mut rider = Browser::rider(&cluster.a, "Rita").await;
 
@@ -139,7 +143,7 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
         let event: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
         assert_eq!(event["ride_id"], id.as_str());
         match event["type"].as_str() {
-            Some("ride") => seqs.push(event["seq"].as_u64().unwrap()),
+            Some("status") => seqs.push(event["seq"].as_u64().unwrap()),
             Some("position") => positions += 1,
             other => panic!("unexpected event type {other:?}"),
         }
@@ -213,7 +217,11 @@ async fn an_unanswered_offer_times_out_and_moves_on_even_when_its_instance_is_st
 
 #[tokio::test]
 async fn two_drivers_accepting_at_once_leave_exactly_one_winner_every_round() {
-    let cluster = Cluster::start_with(fast_dispatch).await;
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        teleporting_drivers(c);
+    })
+    .await;
     let mut first = Browser::driver_online(&cluster.a, "First", north_of_pickup(300.0)).await;
     let mut second = Browser::driver_online(&cluster.b, "Second", north_of_pickup(400.0)).await;
     let mut rider = Browser::rider(&cluster.a, "Rita").await;

@@ -2,12 +2,12 @@
 -- whose hash tag puts them in one Redis Cluster slot, so a script may touch keys it discovers
 -- (a driver found by GEOSEARCH) without crossing slots.
 --
--- ARGV[1] region key prefix ("hail:{r:demo}:"), ARGV[2] ride channel prefix, ARGV[3] driver
+-- ARGV[1] region key prefix ("hail:{r:demo}:"), ARGV[2] ride channel prefix, ARGV[3] user
 -- channel prefix, ARGV[4] search radius (m), ARGV[5] staleness (ms), ARGV[6] offer time (ms),
 -- ARGV[7] retry interval when no driver is free (ms). Script arguments start at ARGV[8].
 local P = ARGV[1]
 local CH_RIDE = ARGV[2]
-local CH_DRIVER = ARGV[3]
+local CH_USER = ARGV[3]
 local RADIUS = tonumber(ARGV[4])
 local STALE = tonumber(ARGV[5])
 local OFFER_MS = tonumber(ARGV[6])
@@ -28,6 +28,14 @@ local function declined_key(id) return P .. 'ride:' .. id .. ':declined' end
 local function driver_key(id) return P .. 'driver:' .. id end
 local function rider_key(id) return P .. 'rider:' .. id end
 
+-- Great-circle distance in metres (the same formula as GeoPoint::distance_m).
+local function distance_m(lat1, lng1, lat2, lng2)
+  local dlat, dlng = math.rad(lat2 - lat1), math.rad(lng2 - lng1)
+  local a = math.sin(dlat / 2) ^ 2
+    + math.cos(math.rad(lat1)) * math.cos(math.rad(lat2)) * math.sin(dlng / 2) ^ 2
+  return 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(a)))
+end
+
 local function blank(v) return v == false or v == nil or v == '' end
 
 local function allowed(status, list)
@@ -45,12 +53,12 @@ local function changed(id, now, status)
   local seq = redis.call('HINCRBY', rk, 'seq', 1)
   local st = redis.call('HGET', rk, 'status')
   redis.call('PUBLISH', CH_RIDE .. id,
-    cjson.encode({ type = 'ride', ride_id = id, seq = seq, status = st }))
+    cjson.encode({ type = 'status', ride_id = id, seq = seq, status = st }))
   return seq
 end
 
 local function tell_driver(driver, message)
-  redis.call('PUBLISH', CH_DRIVER .. driver, cjson.encode(message))
+  redis.call('PUBLISH', CH_USER .. driver, cjson.encode(message))
 end
 
 -- A driver who is online and free goes (back) into the index of available drivers.

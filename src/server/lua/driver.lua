@@ -1,7 +1,10 @@
 -- A driver's presence. ARGV[8..]: driver id, action (online | position | offline), then for
--- online: lat, lng, name, make, model, plate; for position: lat, lng.
--- Returns {outcome, ride id}: ok | offline (a position from a driver who is not online) |
--- busy (going offline with a ride).
+-- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
+-- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window,
+-- the window (ms).
+-- Returns {outcome, detail}: ok (detail: the driver's ride) | offline (a position from a
+-- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
+-- (detail: "metres,seconds" from the last position) | busy (going offline with a ride).
 local driver, action = ARGV[8], ARGV[9]
 local dk = driver_key(driver)
 local now = now_ms()
@@ -11,14 +14,33 @@ if action == 'online' then
   make_available(driver, now)
   return { 'ok', redis.call('HGET', dk, 'ride') or '' }
 elseif action == 'position' then
-  if redis.call('HGET', dk, 'online') ~= '1' then return { 'offline', '' } end
+  local lat, lng = tonumber(ARGV[10]), tonumber(ARGV[11])
+  local max_mps, slack_m = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local per_window, window_ms = tonumber(ARGV[14]), tonumber(ARGV[15])
+  local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
+  if d[1] ~= '1' then return { 'offline', '' } end
+  -- Counted per driver, not per socket or instance: a fixed window in Redis.
+  local rate = P .. 'rate:position:' .. driver
+  local sent = redis.call('INCR', rate)
+  if sent == 1 then redis.call('PEXPIRE', rate, window_ms) end
+  if sent > per_window then
+    return { 'rate_limited', tostring(math.max(redis.call('PTTL', rate), 1)) }
+  end
+  local prev_lat, prev_lng, prev_at = tonumber(d[2]), tonumber(d[3]), tonumber(d[4])
+  if prev_lat and prev_lng and prev_at then
+    local secs = math.max(now - prev_at, 0) / 1000
+    local moved = distance_m(prev_lat, prev_lng, lat, lng)
+    if moved > slack_m + max_mps * secs then
+      return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs) }
+    end
+  end
   redis.call('HSET', dk, 'lat', ARGV[10], 'lng', ARGV[11], 'at_ms', now)
-  local ride = redis.call('HGET', dk, 'ride')
+  local ride = d[5]
   if blank(ride) then
     make_available(driver, now)
   else
     redis.call('PUBLISH', CH_RIDE .. ride, cjson.encode({ type = 'position', ride_id = ride,
-      lat = tonumber(ARGV[10]), lng = tonumber(ARGV[11]), at_ms = now }))
+      lat = lat, lng = lng, at_ms = now }))
   end
   return { 'ok', ride or '' }
 else

@@ -1,0 +1,530 @@
+//! The live endpoint, `GET /ws`: one WebSocket per browser tab, speaking `domain::live`.
+//!
+//! The upgrade is refused (403) unless the page's Origin is allowed and the request carries a
+//! logged-in session. Each socket follows its user's channel (offers, logouts) and the rides it
+//! subscribes to, all through the instance's one pub/sub connection (`server::bus`). Every
+//! frame is parsed and checked here; a bad one is answered with an `error`, a stream of them
+//! closes the socket, and neither disturbs any other socket.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
+use tokio::sync::watch;
+use tokio_stream::{StreamExt as _, StreamMap};
+use tokio_util::task::TaskTracker;
+use tower_sessions::session::Id;
+use tower_sessions::Session;
+
+use super::bus::{BusEvent, Subscription};
+use super::{session, AppState};
+use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
+use crate::domain::ride::RideId;
+use crate::domain::{AppError, Identity, Role};
+
+/// Frames and messages above this are not even buffered: the connection is dropped. Between
+/// `MAX_MESSAGE_BYTES` and this, a message is read only to be answered `too_large`.
+const TRANSPORT_LIMIT: usize = 64 * 1024;
+/// A socket that cannot take a message within this time is too slow to keep.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages a socket may send in a burst, and per second after it.
+const BURST: f64 = 20.0;
+const PER_SEC: f64 = 10.0;
+/// Refused messages in a row before the socket is closed as abusive.
+const MAX_STRIKES: u32 = 20;
+/// Rides one socket may follow at once (a user has one ride, plus an offer).
+const MAX_RIDES: usize = 4;
+/// Events handled in one go; positions among them are thinned to the newest per ride.
+const BATCH: usize = 64;
+
+/// What the live sockets of an instance share: the stop signal and the tracker that shutdown
+/// waits on (axum does not wait for upgraded connections by itself).
+#[derive(Clone)]
+pub struct Live {
+    pub stop: watch::Receiver<bool>,
+    pub sockets: TaskTracker,
+    pub session_store: Arc<session::Store>,
+}
+
+/// `GET /ws`.
+#[tracing::instrument(skip_all)]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = text(header::ORIGIN);
+    if !origin_allowed(&state.config.allowed_origins, origin, text(header::HOST)) {
+        tracing::info!(?origin, "refused a live connection from a foreign origin");
+        return refuse("pages from this origin may not open Hail's live connection");
+    }
+    let identity = match session::identity(&session).await {
+        Ok(Some(identity)) => identity,
+        Ok(None) => return refuse("log in first: the live connection needs a session"),
+        Err(err) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, err.message().to_owned()).into_response()
+        }
+    };
+    let Some(session_id) = session.id() else {
+        return refuse("log in first: the live connection needs a session");
+    };
+    let login = session::login_id(&session).await.ok().flatten();
+    let sockets = state.live.sockets.clone();
+    ws.max_message_size(TRANSPORT_LIMIT)
+        .max_frame_size(TRANSPORT_LIMIT)
+        .on_failed_upgrade(|err| tracing::info!(error = %err, "a live upgrade failed"))
+        .on_upgrade(move |socket| {
+            let connection = Connection::new(state, identity, session_id, login);
+            sockets.track_future(connection.run(socket))
+        })
+}
+
+fn refuse(reason: &'static str) -> Response {
+    (StatusCode::FORBIDDEN, reason).into_response()
+}
+
+/// Browsers always send the page's origin with a WebSocket handshake, and a page on another
+/// site must not ride on the user's cookie (cross-site WebSocket hijacking). With no origins
+/// configured, only a page from the host the socket is opened on may connect.
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>, host: Option<&str>) -> bool {
+    let Some(origin) = origin.map(|o| o.trim().to_ascii_lowercase()) else {
+        return false;
+    };
+    if !allowed.is_empty() {
+        return allowed.contains(&origin);
+    }
+    let Some(host) = host.map(|h| h.trim().to_ascii_lowercase()) else {
+        return false;
+    };
+    origin == format!("http://{host}") || origin == format!("https://{host}")
+}
+
+/// A per-socket token bucket: a burst, then a steady rate.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(now: Instant) -> Self {
+        Self {
+            tokens: BURST,
+            at: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * PER_SEC;
+        self.tokens = (self.tokens + refill).min(BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Feed {
+    /// The user's own channel: offers, and logouts.
+    User,
+    Ride(RideId),
+}
+
+/// Why the loop ended, if the server is the one to close.
+type Closing = Option<(u16, &'static str)>;
+
+struct Connection {
+    state: AppState,
+    identity: Identity,
+    session_id: Id,
+    login: Option<String>,
+    feeds: StreamMap<Feed, Subscription>,
+    bucket: Bucket,
+    strikes: u32,
+    last_heard: Instant,
+}
+
+/// The connection cannot go on (the peer is gone or too slow).
+struct Gone;
+
+impl Connection {
+    fn new(state: AppState, identity: Identity, session_id: Id, login: Option<String>) -> Self {
+        let now = Instant::now();
+        Self {
+            state,
+            identity,
+            session_id,
+            login,
+            feeds: StreamMap::new(),
+            bucket: Bucket::new(now),
+            strikes: 0,
+            last_heard: now,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %self.identity.id))]
+    async fn run(mut self, mut socket: WebSocket) {
+        let ping_every = Duration::from_secs(self.state.config.ws_ping_secs.max(1));
+        let user_channel = self.state.keys.user_channel(&self.identity.id);
+        let user_feed = self.state.bus.subscribe(user_channel).await;
+        self.feeds.insert(Feed::User, user_feed);
+        let welcome = ServerMessage::Welcome {
+            user_id: self.identity.id.clone(),
+            role: self.identity.role,
+            ping_secs: ping_every.as_secs(),
+        };
+        if send(&mut socket, &welcome.to_json()).await.is_err() {
+            return;
+        }
+        tracing::debug!("live socket open");
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stop = self.state.live.stop.clone();
+        let closing: Result<Closing, Gone> = loop {
+            if *stop.borrow() {
+                break Ok(Some((
+                    close::GOING_AWAY,
+                    "the server is restarting; reconnect",
+                )));
+            }
+            tokio::select! {
+                frame = socket.recv() => {
+                    let Some(Ok(frame)) = frame else { break Ok(None) };
+                    self.last_heard = Instant::now();
+                    match self.on_frame(&mut socket, frame).await {
+                        Ok(None) => {}
+                        other => break other,
+                    }
+                }
+                Some(first) = self.feeds.next() => {
+                    match self.on_events(&mut socket, first).await {
+                        Ok(None) => {}
+                        other => break other,
+                    }
+                }
+                _ = ping.tick() => {
+                    match self.on_tick(&mut socket, ping_every).await {
+                        Ok(None) => {}
+                        other => break other,
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        };
+        if let Ok(Some((code, reason))) = closing {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ =
+                tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+            tracing::debug!(code, reason, "live socket closed by the server");
+        } else {
+            tracing::debug!("live socket closed by the client");
+        }
+    }
+
+    async fn on_frame(&mut self, socket: &mut WebSocket, frame: Message) -> Result<Closing, Gone> {
+        match frame {
+            Message::Text(text) => self.on_text(socket, text.as_str()).await,
+            Message::Binary(_) => {
+                let err = LiveError::new(
+                    LiveErrorCode::BadMessage,
+                    "send JSON text frames, not binary ones",
+                );
+                self.refuse(socket, err).await
+            }
+            // Pongs are answered by the library; any frame counts as a sign of life.
+            Message::Ping(_) | Message::Pong(_) => Ok(None),
+            Message::Close(_) => Ok(None),
+        }
+    }
+
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<Closing, Gone> {
+        if !self.bucket.take(Instant::now()) {
+            let err = LiveError::new(
+                LiveErrorCode::RateLimited,
+                format!("too many messages: at most {PER_SEC} a second; this one was dropped"),
+            );
+            return self.refuse(socket, err).await;
+        }
+        let message = match ClientMessage::parse(text) {
+            Ok(message) => message,
+            Err(err) => return self.refuse(socket, err).await,
+        };
+        match message {
+            ClientMessage::Subscribe { ride_id } => self.subscribe(socket, ride_id).await,
+            ClientMessage::Unsubscribe { ride_id } => {
+                self.feeds.remove(&Feed::Ride(ride_id.clone()));
+                self.strikes = 0;
+                send(socket, &ServerMessage::Unsubscribed { ride_id }.to_json()).await?;
+                Ok(None)
+            }
+            ClientMessage::Position { at } => {
+                if self.identity.role != Role::Driver {
+                    let err =
+                        LiveError::new(LiveErrorCode::Forbidden, "only drivers send positions");
+                    return self.refuse(socket, err).await;
+                }
+                self.strikes = 0;
+                match self.state.dispatch.position(&self.identity, at).await {
+                    Ok(_) => Ok(None),
+                    // Honest mistakes (offline, a GPS jump) are answered but not held against
+                    // the socket; a flood is.
+                    Err(err) if err.code == LiveErrorCode::RateLimited => {
+                        self.refuse(socket, err).await
+                    }
+                    Err(err) => {
+                        send(socket, &ServerMessage::error(err).to_json()).await?;
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows a ride the user may see, answering with its snapshot. The bus subscription comes
+    /// first: the snapshot read after it is never older than the first event that follows.
+    async fn subscribe(
+        &mut self,
+        socket: &mut WebSocket,
+        ride_id: RideId,
+    ) -> Result<Closing, Gone> {
+        let feed = Feed::Ride(ride_id.clone());
+        if !self.feeds.contains_key(&feed) && self.feeds.len() > MAX_RIDES {
+            let err = LiveError::new(
+                LiveErrorCode::BadMessage,
+                format!("follow at most {MAX_RIDES} rides at once; unsubscribe from one first"),
+            );
+            return self.refuse(socket, err).await;
+        }
+        let channel = self.state.keys.ride_channel(&ride_id);
+        let subscription = self.state.bus.subscribe(channel).await;
+        match self.state.dispatch.view(&ride_id, &self.identity).await {
+            Ok(ride) => {
+                self.feeds.insert(feed, subscription);
+                self.strikes = 0;
+                send(
+                    socket,
+                    &ServerMessage::Snapshot {
+                        ride: Box::new(ride),
+                    }
+                    .to_json(),
+                )
+                .await?;
+                Ok(None)
+            }
+            Err(AppError::NotFound { .. }) => {
+                let err = LiveError::new(
+                    LiveErrorCode::Forbidden,
+                    "you can follow only your own ride, or a ride offered to you",
+                );
+                self.refuse(socket, err).await
+            }
+            Err(err) => {
+                send(socket, &ServerMessage::error(err.into()).to_json()).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Answers a refused message; a run of them closes the socket.
+    async fn refuse(&mut self, socket: &mut WebSocket, err: LiveError) -> Result<Closing, Gone> {
+        self.strikes += 1;
+        send(socket, &ServerMessage::error(err).to_json()).await?;
+        if self.strikes >= MAX_STRIKES {
+            tracing::info!(strikes = self.strikes, "closing an abusive live socket");
+            return Ok(Some((close::POLICY, "too many refused messages")));
+        }
+        Ok(None)
+    }
+
+    /// Handles the events that are ready, newest position per ride only: a client that fell
+    /// behind skips to where the car is now.
+    async fn on_events(
+        &mut self,
+        socket: &mut WebSocket,
+        first: (
+            Feed,
+            Result<Arc<BusEvent>, tokio_stream::wrappers::errors::BroadcastStreamRecvError>,
+        ),
+    ) -> Result<Closing, Gone> {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match self.feeds.next().now_or_never() {
+                Some(Some(event)) => batch.push(event),
+                _ => break,
+            }
+        }
+        let mut latest_position = HashSet::new();
+        let mut keep = vec![true; batch.len()];
+        for (i, (_, event)) in batch.iter().enumerate().rev() {
+            if let Ok(event) = event {
+                if let BusEvent::Forward {
+                    message: ServerMessage::Position { ride_id, .. },
+                    ..
+                } = &**event
+                {
+                    keep[i] = latest_position.insert(ride_id.clone());
+                }
+            }
+        }
+        let mut resync_sent = false;
+        for ((feed, event), keep) in batch.into_iter().zip(keep) {
+            if !keep {
+                continue;
+            }
+            let event = match event {
+                Ok(event) => event,
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => {
+                    tracing::info!(?feed, missed, "a slow live socket skipped events");
+                    if !resync_sent {
+                        resync_sent = true;
+                        let reason = "this connection fell behind; reload the ride".into();
+                        send(socket, &ServerMessage::Resync { reason }.to_json()).await?;
+                    }
+                    continue;
+                }
+            };
+            match &*event {
+                BusEvent::Resync => {
+                    if !resync_sent {
+                        resync_sent = true;
+                        let reason = "the server lost its connection to Redis for a moment".into();
+                        send(socket, &ServerMessage::Resync { reason }.to_json()).await?;
+                    }
+                }
+                BusEvent::LoggedOut { login } => {
+                    if self.login.as_deref() == Some(login.as_str()) {
+                        return Ok(Some((close::SESSION_ENDED, "you logged out")));
+                    }
+                }
+                BusEvent::Forward { message, json } => {
+                    match message {
+                        // A driver knows where they are; only the rider is sent the car.
+                        ServerMessage::Position { .. } if self.identity.role == Role::Driver => {
+                            continue
+                        }
+                        // A withdrawn offer's ride is no longer this driver's business.
+                        ServerMessage::OfferWithdrawn { ride_id } => {
+                            self.feeds.remove(&Feed::Ride(ride_id.clone()));
+                        }
+                        _ => {}
+                    }
+                    send(socket, json).await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every ping interval: is the peer still there, is the session still valid, and should a
+    /// ride under way keep it alive?
+    async fn on_tick(&mut self, socket: &mut WebSocket, every: Duration) -> Result<Closing, Gone> {
+        if self.last_heard.elapsed() > every * 3 {
+            return Ok(Some((close::GOING_AWAY, "no answer to pings")));
+        }
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default())))
+            .await
+            .map_err(|_| Gone)?
+            .map_err(|_| Gone)?;
+        let session = session::reopen(
+            self.state.live.session_store.clone(),
+            self.session_id,
+            self.state.config.session_idle_secs,
+        );
+        match session::identity_of(&session).await {
+            Ok(Some(_)) => {
+                if self.ride_under_way().await {
+                    if let Err(err) = session::keep_alive(&session).await {
+                        tracing::warn!(error = %err, "could not keep a riding session alive");
+                    }
+                }
+                Ok(None)
+            }
+            Ok(None) => Ok(Some((
+                close::SESSION_ENDED,
+                "your session ended; log in again",
+            ))),
+            // Redis is away: the bus will tell the client to resync once it is back.
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn ride_under_way(&self) -> bool {
+        match self.state.dispatch.current(&self.identity).await {
+            Ok(Some(ride)) => !ride.status.is_final(),
+            _ => false,
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, json: &str) -> Result<(), Gone> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(json.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Gone),
+        Err(_) => {
+            tracing::info!("a live socket took too long to take a message; dropping it");
+            Err(Gone)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_configured_origins_only_the_same_host_may_connect() {
+        let host = Some("hail.example:8080");
+        assert!(origin_allowed(&[], Some("http://hail.example:8080"), host));
+        assert!(origin_allowed(&[], Some("https://HAIL.example:8080"), host));
+        assert!(!origin_allowed(&[], Some("http://evil.example"), host));
+        assert!(!origin_allowed(&[], Some("http://hail.example"), host));
+        assert!(!origin_allowed(&[], None, host));
+        assert!(!origin_allowed(&[], Some("http://hail.example:8080"), None));
+    }
+
+    #[test]
+    fn configured_origins_are_the_only_ones_allowed() {
+        let allowed = ["https://hail.example".to_owned()];
+        assert!(origin_allowed(
+            &allowed,
+            Some("https://hail.example"),
+            Some("10.0.0.5:3000")
+        ));
+        assert!(!origin_allowed(
+            &allowed,
+            Some("http://10.0.0.5:3000"),
+            Some("10.0.0.5:3000")
+        ));
+        assert!(!origin_allowed(
+            &allowed,
+            Some("null"),
+            Some("10.0.0.5:3000")
+        ));
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_a_steady_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(start);
+        let burst = (0..100).take_while(|_| bucket.take(start)).count();
+        assert_eq!(burst, BURST as usize);
+        assert!(!bucket.take(start));
+        assert!(bucket.take(start + Duration::from_millis(100)));
+        assert!(!bucket.take(start + Duration::from_millis(100)));
+    }
+}

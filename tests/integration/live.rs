@@ -1,0 +1,637 @@
+//! The live endpoint over real sockets: two instances, one Redis, a WebSocket client in Rust.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hail::domain::live::{close, ClientMessage, LiveErrorCode, RideSeq, SeqCheck, ServerMessage};
+use hail::domain::ride::{RideId, RideStatus};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::harness::*;
+
+/// How long a test waits for a message that must come.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A WebSocket client speaking the live protocol.
+struct Live {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Live {
+    /// Connects to `app` as `browser`, from a page of `app` itself; expects the welcome.
+    async fn open(app: &TestApp, browser: &Browser) -> Self {
+        let origin = format!("http://{}", app.addr);
+        let mut live = Self::try_open(app, browser.cookie.as_deref(), Some(&origin))
+            .await
+            .unwrap_or_else(|status| panic!("the upgrade was refused with {status}"));
+        let welcome = live.next().await;
+        assert!(
+            matches!(welcome, ServerMessage::Welcome { .. }),
+            "{welcome:?}"
+        );
+        live
+    }
+
+    async fn try_open(
+        app: &TestApp,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, StatusCode> {
+        let mut request = format!("ws://{}/ws", app.addr)
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        if let Some(cookie) = cookie {
+            headers.insert("cookie", format!("{COOKIE_NAME}={cookie}").parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            headers.insert("origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Self { ws }),
+            Err(WsError::Http(response)) => {
+                Err(StatusCode::from_u16(response.status().as_u16()).unwrap())
+            }
+            Err(err) => panic!("the handshake failed: {err}"),
+        }
+    }
+
+    async fn send(&mut self, message: &ClientMessage) {
+        self.send_text(&message.to_json()).await;
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("sent");
+    }
+
+    async fn subscribe(&mut self, ride: &RideId) -> Value {
+        self.send(&ClientMessage::Subscribe {
+            ride_id: ride.clone(),
+        })
+        .await;
+        match self.next().await {
+            ServerMessage::Snapshot { ride } => serde_json::to_value(ride).unwrap(),
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    }
+
+    /// The next message from the server, or `None` when the socket closed.
+    async fn next_or_close(&mut self, within: Duration) -> Result<ServerMessage, Ended> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| Ended::Silent)?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(ServerMessage::parse(text.as_str()).expect("a valid message"))
+                }
+                Some(Ok(Message::Close(frame))) => return Err(Ended::Closed(frame)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(Ended::Closed(None)),
+            }
+        }
+    }
+
+    async fn next(&mut self) -> ServerMessage {
+        self.next_or_close(PATIENCE)
+            .await
+            .unwrap_or_else(|ended| panic!("no message: {ended:?}"))
+    }
+
+    /// Skips messages until one matches.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        check: impl Fn(&ServerMessage) -> bool,
+    ) -> ServerMessage {
+        loop {
+            let message = self
+                .next_or_close(PATIENCE)
+                .await
+                .unwrap_or_else(|ended| panic!("waiting for {what}: {ended:?}"));
+            if check(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for `quiet`.
+    async fn expect_silence(&mut self, quiet: Duration) {
+        if let Ok(message) = self.next_or_close(quiet).await {
+            panic!("expected nothing, got {message:?}");
+        }
+    }
+
+    /// Reads (answering pings) for `period`; panics if the socket closes meanwhile.
+    async fn stays_open(&mut self, period: Duration) {
+        let deadline = tokio::time::Instant::now() + period;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_or_close(left).await {
+                Ok(_) => continue,
+                Err(Ended::Silent) => return,
+                Err(Ended::Closed(frame)) => panic!("the socket closed: {frame:?}"),
+            }
+        }
+    }
+
+    async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next_or_close(PATIENCE).await {
+                Ok(_) => continue,
+                Err(Ended::Closed(frame)) => return frame,
+                Err(Ended::Silent) => panic!("the socket stayed open"),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Ended {
+    Silent,
+    Closed(Option<CloseFrame>),
+}
+
+fn error_code(message: &ServerMessage) -> Option<LiveErrorCode> {
+    match message {
+        ServerMessage::Error { code, .. } => Some(code.clone()),
+        _ => None,
+    }
+}
+
+/// A rider on A with a ride accepted by a driver on B.
+struct Assigned {
+    cluster: Cluster,
+    rider: Browser,
+    driver: Browser,
+    ride: RideId,
+}
+
+async fn assigned_ride() -> Assigned {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut driver = Browser::driver_online(b, "Dora", (52.5210, 13.4060)).await;
+    let mut rider = Browser::rider(a, "Rita").await;
+    let requested = rider.request_ride(a, &client_key()).await;
+    assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
+    let ride = RideId::parse(requested.json()["id"].as_str().unwrap()).unwrap();
+    driver
+        .wait_for_current(b, 10, |c| c["status"] == "searching")
+        .await;
+    let accepted = driver.ride_step(b, "/api/accept", ride.as_str(), &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    Assigned {
+        cluster,
+        rider,
+        driver,
+        ride,
+    }
+}
+
+#[tokio::test]
+async fn a_position_sent_by_a_driver_on_b_reaches_the_rider_on_a_and_no_one_else() {
+    let Assigned {
+        cluster,
+        rider,
+        driver,
+        ride,
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider_live = Live::open(a, &rider).await;
+    let snapshot = rider_live.subscribe(&ride).await;
+    assert_eq!(snapshot["status"], "driver_assigned");
+    let stranger = Browser::rider(a, "Sam").await;
+    let mut stranger_live = Live::open(a, &stranger).await;
+    stranger_live
+        .send(&ClientMessage::Subscribe {
+            ride_id: ride.clone(),
+        })
+        .await;
+    let refused = stranger_live.next().await;
+    assert_eq!(
+        error_code(&refused),
+        Some(LiveErrorCode::Forbidden),
+        "{refused:?}"
+    );
+    let mut driver_live = Live::open(b, &driver).await;
+
+    let to = hail::domain::GeoPoint::new(52.5212, 13.4063).unwrap();
+    driver_live.send(&ClientMessage::Position { at: to }).await;
+
+    let moved = rider_live
+        .wait_for("the driver's position", |m| {
+            matches!(m, ServerMessage::Position { .. })
+        })
+        .await;
+    let ServerMessage::Position {
+        ride_id, lat, lng, ..
+    } = moved
+    else {
+        unreachable!()
+    };
+    assert_eq!((ride_id, lat, lng), (ride, to.lat(), to.lng()));
+    stranger_live
+        .expect_silence(Duration::from_millis(700))
+        .await;
+    driver_live.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn status_changes_are_pushed_to_the_rider_and_the_driver_in_order() {
+    let Assigned {
+        cluster,
+        mut rider,
+        mut driver,
+        ride,
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider_live = Live::open(a, &rider).await;
+    let mut driver_live = Live::open(b, &driver).await;
+    let seq = rider_live.subscribe(&ride).await["seq"].as_u64().unwrap();
+    driver_live.subscribe(&ride).await;
+
+    let arrived = driver.ride_step(b, "/api/arrive", ride.as_str(), &[]).await;
+    assert_eq!(arrived.status, StatusCode::OK, "{}", arrived.body);
+    let cancelled = rider
+        .ride_step(a, "/api/cancel_ride", ride.as_str(), &[])
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    for live in [&mut rider_live, &mut driver_live] {
+        let mut tracker = RideSeq::from_snapshot(seq);
+        for expected in [RideStatus::DriverArrived, RideStatus::Cancelled] {
+            let message = live
+                .wait_for("a status", |m| matches!(m, ServerMessage::Status { .. }))
+                .await;
+            let ServerMessage::Status { seq, status, .. } = message else {
+                unreachable!()
+            };
+            assert_eq!(status, expected);
+            assert_eq!(tracker.observe(seq), SeqCheck::Next);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_offer_reaches_the_driver_at_once_and_its_withdrawal_too() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let driver = Browser::driver_online(b, "Dora", (52.5210, 13.4060)).await;
+    let mut driver_live = Live::open(b, &driver).await;
+    let mut rider = Browser::rider(a, "Rita").await;
+
+    let requested = rider.request_ride(a, &client_key()).await;
+    let ride = RideId::parse(requested.json()["id"].as_str().unwrap()).unwrap();
+    let offer = driver_live.next().await;
+    assert!(
+        matches!(&offer, ServerMessage::Offer { ride_id, .. } if *ride_id == ride),
+        "{offer:?}"
+    );
+    let snapshot = driver_live.subscribe(&ride).await;
+    assert_eq!(snapshot["status"], "searching");
+    let cancelled = rider
+        .ride_step(a, "/api/cancel_ride", ride.as_str(), &[])
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    driver_live
+        .wait_for(
+            "the withdrawal",
+            |m| matches!(m, ServerMessage::OfferWithdrawn { ride_id } if *ride_id == ride),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn upgrades_without_a_session_or_from_a_foreign_origin_are_refused() {
+    let cluster = Cluster::start().await;
+    let a = &cluster.a;
+    let rider = Browser::rider(a, "Rita").await;
+    let own = format!("http://{}", a.addr);
+    let cookie = rider.cookie.as_deref();
+
+    let refusals = [
+        (None, Some(own.as_str())),
+        (Some("not-a-session"), Some(own.as_str())),
+        (cookie, Some("http://evil.example")),
+        (cookie, None),
+    ];
+    for (cookie, origin) in refusals {
+        let status = Live::try_open(a, cookie, origin).await.err();
+        assert_eq!(
+            status,
+            Some(StatusCode::FORBIDDEN),
+            "cookie {cookie:?}, origin {origin:?}"
+        );
+    }
+    assert!(Live::try_open(a, cookie, Some(&own)).await.is_ok());
+}
+
+#[tokio::test]
+async fn configured_origins_replace_the_same_host_rule() {
+    let cluster = Cluster::start_with(|c| {
+        c.allowed_origins = vec!["https://hail.example".into()];
+    })
+    .await;
+    let a = &cluster.a;
+    let rider = Browser::rider(a, "Rita").await;
+    let cookie = rider.cookie.as_deref();
+    assert!(Live::try_open(a, cookie, Some("https://hail.example"))
+        .await
+        .is_ok());
+    let own = format!("http://{}", a.addr);
+    assert_eq!(
+        Live::try_open(a, cookie, Some(&own)).await.err(),
+        Some(StatusCode::FORBIDDEN)
+    );
+}
+
+#[tokio::test]
+async fn bad_messages_get_errors_and_nobody_else_notices() {
+    let Assigned {
+        cluster,
+        rider,
+        driver,
+        ride,
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider_live = Live::open(a, &rider).await;
+    rider_live.subscribe(&ride).await;
+    let mut bad = Live::open(a, &rider).await;
+
+    let cases: [(String, LiveErrorCode); 6] = [
+        ("{not json".into(), LiveErrorCode::BadMessage),
+        (r#"{"type":"teleport"}"#.into(), LiveErrorCode::BadMessage),
+        (
+            r#"{"type":"position","lat":"x","lng":1}"#.into(),
+            LiveErrorCode::BadMessage,
+        ),
+        (
+            format!(r#"{{"type":"subscribe","ride_id":"{}"}}"#, "x".repeat(8000)),
+            LiveErrorCode::TooLarge,
+        ),
+        (
+            r#"{"type":"position","lat":52.5,"lng":13.4}"#.into(),
+            LiveErrorCode::Forbidden,
+        ),
+        (
+            r#"{"type":"subscribe","ride_id":"zz"}"#.into(),
+            LiveErrorCode::BadMessage,
+        ),
+    ];
+    for (text, expected) in cases {
+        bad.send_text(&text).await;
+        let answer = bad.next().await;
+        assert_eq!(error_code(&answer), Some(expected), "{answer:?}");
+    }
+    bad.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(
+        error_code(&bad.next().await),
+        Some(LiveErrorCode::BadMessage)
+    );
+    // The same socket still works after its mistakes.
+    assert_eq!(bad.subscribe(&ride).await["status"], "driver_assigned");
+
+    // A flood is cut off with a reason; the server and the other sockets carry on.
+    for _ in 0..60 {
+        if bad.ws.send(Message::text("nonsense")).await.is_err() {
+            break;
+        }
+    }
+    let closed = bad.closed().await.expect("a close frame");
+    assert_eq!(u16::from(closed.code), close::POLICY);
+    assert!(closed.reason.contains("too many"), "{}", closed.reason);
+
+    // A frame beyond the transport's limit ends that connection only.
+    let mut huge = Live::open(a, &rider).await;
+    let _ = huge.ws.send(Message::text("x".repeat(200 * 1024))).await;
+    huge.closed().await;
+
+    let mut driver_live = Live::open(b, &driver).await;
+    let to = hail::domain::GeoPoint::new(52.5211, 13.4061).unwrap();
+    driver_live.send(&ClientMessage::Position { at: to }).await;
+    rider_live
+        .wait_for("a position after the abuse", |m| {
+            matches!(m, ServerMessage::Position { .. })
+        })
+        .await;
+    let mut probe = Browser::new();
+    assert_eq!(probe.get(a, "/healthz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn implausible_and_too_frequent_positions_are_refused_with_reasons() {
+    let Assigned {
+        cluster, driver, ..
+    } = assigned_ride().await;
+    let b = &cluster.b;
+    let mut live = Live::open(b, &driver).await;
+
+    // Across the city in an instant.
+    let far = hail::domain::GeoPoint::new(52.5450, 13.3500).unwrap();
+    live.send(&ClientMessage::Position { at: far }).await;
+    let refused = live.next().await;
+    assert_eq!(
+        error_code(&refused),
+        Some(LiveErrorCode::Implausible),
+        "{refused:?}"
+    );
+
+    let mut limited = None;
+    for step in 0..10 {
+        let near = hail::domain::GeoPoint::new(52.5210 + step as f64 * 1e-5, 13.4060).unwrap();
+        live.send(&ClientMessage::Position { at: near }).await;
+    }
+    while limited.is_none() {
+        let message = live.next().await;
+        if error_code(&message) == Some(LiveErrorCode::RateLimited) {
+            limited = Some(message);
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_redis_restart_the_stream_resumes_and_clients_are_told_to_resync() {
+    let Assigned {
+        mut cluster,
+        rider,
+        driver,
+        ride,
+    } = assigned_ride().await;
+    let mut rider_live = Live::open(&cluster.a, &rider).await;
+    rider_live.subscribe(&ride).await;
+
+    cluster.redis.restart_keeping_data().await;
+
+    rider_live
+        .wait_for("a resync", |m| matches!(m, ServerMessage::Resync { .. }))
+        .await;
+    let snapshot = rider_live.subscribe(&ride).await;
+    assert_eq!(snapshot["status"], "driver_assigned");
+    // The driver's instance reconnected by itself too: its positions flow again.
+    let mut driver_live = Live::open(&cluster.b, &driver).await;
+    let to = hail::domain::GeoPoint::new(52.5211, 13.4062).unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        driver_live.send(&ClientMessage::Position { at: to }).await;
+        match rider_live.next_or_close(Duration::from_millis(500)).await {
+            Ok(ServerMessage::Position { .. }) => break,
+            _ => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no position after the restart"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_gap_in_sequence_numbers_makes_the_client_reload_the_ride() {
+    let Assigned {
+        cluster,
+        driver: mut driver_http,
+        rider,
+        ride,
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut live = Live::open(a, &rider).await;
+    let seq = live.subscribe(&ride).await["seq"].as_u64().unwrap();
+    let mut tracker = RideSeq::from_snapshot(seq);
+
+    // A change the client never hears of: the ride's counter moves without a message.
+    let mut redis = cluster.redis.connection().await;
+    let key = format!("t:{{r:demo}}:ride:{ride}");
+    let _: u64 = redis::cmd("HINCRBY")
+        .arg(&key)
+        .arg("seq")
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let arrived = driver_http
+        .ride_step(b, "/api/arrive", ride.as_str(), &[])
+        .await;
+    assert_eq!(arrived.status, StatusCode::OK, "{}", arrived.body);
+
+    let ServerMessage::Status { seq: next, .. } = live
+        .wait_for("a status", |m| matches!(m, ServerMessage::Status { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(tracker.observe(next), SeqCheck::Gap);
+    let reloaded = live.subscribe(&ride).await;
+    assert_eq!(reloaded["status"], "driver_arrived");
+    assert_eq!(reloaded["seq"].as_u64(), Some(next));
+}
+
+#[tokio::test]
+async fn logging_out_closes_that_logins_sockets_on_every_instance() {
+    let cluster = Cluster::start().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider = Browser::rider(a, "Rita").await;
+    let mut on_a = Live::open(a, &rider).await;
+    let mut on_b = Live::open(b, &rider).await;
+    let other = Browser::rider(a, "Sam").await;
+    let mut bystander = Live::open(b, &other).await;
+
+    let out = rider.post(a, "/api/logout", &[]).await;
+    assert!(
+        out.status.is_success() || out.status.is_redirection(),
+        "{}",
+        out.status
+    );
+
+    for live in [&mut on_a, &mut on_b] {
+        let frame = live.closed().await.expect("a close frame");
+        assert_eq!(u16::from(frame.code), close::SESSION_ENDED);
+        assert!(frame.reason.contains("logged out"), "{}", frame.reason);
+    }
+    bystander.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn an_expired_session_closes_its_socket_but_a_ride_keeps_it_alive() {
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        c.session_idle_secs = 3;
+        c.ws_ping_secs = 1;
+    })
+    .await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let idle = Browser::rider(a, "Ida").await;
+    let mut idle_live = Live::open(a, &idle).await;
+    let mut rider = Browser::rider(a, "Rita").await;
+    let _driver = Browser::driver_online(b, "Dora", (52.5210, 13.4060)).await;
+    let requested = rider.request_ride(a, &client_key()).await;
+    assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
+    let ride = RideId::parse(requested.json()["id"].as_str().unwrap()).unwrap();
+    let mut riding_live = Live::open(b, &rider).await;
+
+    // Both sockets are read (and so answer pings, as a browser does) while the idle one ends.
+    let (closed, ()) = tokio::join!(
+        idle_live.closed(),
+        riding_live.stays_open(Duration::from_secs(5))
+    );
+    let frame = closed.expect("a close frame");
+    assert_eq!(u16::from(frame.code), close::SESSION_ENDED);
+    // Long past the idle time, the rider with a ride under way is still logged in.
+    assert_eq!(riding_live.subscribe(&ride).await["id"], ride.as_str());
+    assert_eq!(rider.me(a).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_ride_channel_is_subscribed_once_per_instance_and_released_after() {
+    let Assigned {
+        cluster,
+        rider,
+        ride,
+        ..
+    } = assigned_ride().await;
+    let channel = format!("t:ride:{ride}");
+    let mut tabs = vec![
+        Live::open(&cluster.a, &rider).await,
+        Live::open(&cluster.a, &rider).await,
+        Live::open(&cluster.a, &rider).await,
+    ];
+    for tab in &mut tabs {
+        tab.subscribe(&ride).await;
+    }
+    let mut redis = cluster.redis.connection().await;
+    let numsub = |mut redis: redis::aio::MultiplexedConnection, channel: String| async move {
+        let counts: (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        counts.1
+    };
+    assert_eq!(numsub(redis.clone(), channel.clone()).await, 1);
+
+    tabs[0]
+        .send(&ClientMessage::Unsubscribe {
+            ride_id: ride.clone(),
+        })
+        .await;
+    assert!(matches!(
+        tabs[0].next().await,
+        ServerMessage::Unsubscribed { .. }
+    ));
+    drop(tabs);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while numsub(redis.clone(), channel.clone()).await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the channel was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _: () = redis::cmd("PING").query_async(&mut redis).await.unwrap();
+}
