@@ -357,9 +357,69 @@ pub struct RideView {
     pub server_now_ms: u64,
 }
 
+impl RideView {
+    /// Seconds until the driver reaches where they are heading (the pickup, then the drop-off),
+    /// from their last position. The ride's own quote (`duration_s` for the straight-line
+    /// pickup-to-drop-off distance) sets the pace, so the estimate follows the server's driving
+    /// model without knowing it.
+    pub fn eta_s(&self) -> Option<u64> {
+        let at = self.driver_position?;
+        let target = match self.status {
+            RideStatus::DriverAssigned => self.pickup,
+            RideStatus::InProgress => self.dropoff,
+            _ => return None,
+        };
+        let trip_m = self.pickup.distance_m(&self.dropoff);
+        if trip_m < 1.0 {
+            return None;
+        }
+        Some((self.duration_s as f64 * at.distance_m(&target) / trip_m).round() as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ride_at(status: RideStatus, driver_position: Option<GeoPoint>) -> RideView {
+        RideView {
+            id: RideId::from_trusted("0".repeat(32)),
+            status,
+            seq: 1,
+            rider_name: "Rita".into(),
+            pickup: GeoPoint::new(52.52, 13.40).unwrap(),
+            pickup_name: "North".into(),
+            dropoff: GeoPoint::new(52.50, 13.40).unwrap(),
+            dropoff_name: "South".into(),
+            distance_m: 2_900,
+            duration_s: 600,
+            fare: Cents(1_000),
+            driver: None,
+            pin: None,
+            pin_locked: false,
+            rating: None,
+            created_at_ms: 0,
+            offer_expires_at_ms: None,
+            driver_position,
+            server_now_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_eta_scales_the_rides_own_pace_to_the_distance_left() {
+        let halfway = GeoPoint::new(52.51, 13.40).ok();
+        assert_eq!(
+            ride_at(RideStatus::DriverAssigned, halfway).eta_s(),
+            Some(300)
+        );
+        let at_pickup = GeoPoint::new(52.52, 13.40).ok();
+        assert_eq!(
+            ride_at(RideStatus::InProgress, at_pickup).eta_s(),
+            Some(600)
+        );
+        assert_eq!(ride_at(RideStatus::DriverArrived, at_pickup).eta_s(), None);
+        assert_eq!(ride_at(RideStatus::DriverAssigned, None).eta_s(), None);
+    }
 
     #[test]
     fn a_ride_runs_from_search_to_rating() {

@@ -1,8 +1,10 @@
 //! The driver's screen: the car riders look for, going online from a point on the map, offers
 //! with a countdown, the steps of a ride, and the day's takings.
 //!
-//! It refreshes by polling `GET /api/driver` every second, and at once after each action, until
-//! live pushes replace the polling. Everything is drawn from memos of that state, so a refresh
+//! It reads `GET /api/driver` again whenever the live connection (`ui::live`) says something
+//! happened (an offer, its withdrawal, a ride's status), after each action, and after every
+//! (re)connect; only while the connection is down does it poll every second. Positions go over
+//! the socket while it is up. Everything is drawn from memos of that state, so a refresh
 //! that changes nothing re-renders nothing: a half-typed PIN, the focus and the gliding car
 //! survive it. Every control is a form, so the steps also work before (or without) hydration.
 
@@ -13,6 +15,7 @@ use leptos_use::{use_geolocation_with_options, UseGeolocationOptions};
 
 use super::forms::{form_error, invalid, kept_value, FieldError, FormError};
 use super::layout::RoleGate;
+use super::live::{use_live, LiveIndicator, LiveLink};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use super::session::Auth;
@@ -23,6 +26,7 @@ use crate::api::drivers::{
 use crate::api::rides::{get_ride, ride_history};
 use crate::domain::city::{place, BOUNDS, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration, Cents};
+use crate::domain::live::{ClientMessage, LiveError, ServerMessage};
 use crate::domain::ride::{Car, DriverState, RideId, RideStatus, RideView};
 use crate::domain::{AppError, GeoPoint, Role};
 
@@ -59,6 +63,8 @@ struct Actions {
     arrive: ServerAction<Arrive>,
     start: ServerAction<StartTrip>,
     complete: ServerAction<Complete>,
+    /// A position refused over the live connection (too fast, too often, offline).
+    position_refused: RwSignal<Option<AppError>>,
 }
 
 impl Actions {
@@ -73,6 +79,7 @@ impl Actions {
             arrive: ServerAction::new(),
             start: ServerAction::new(),
             complete: ServerAction::new(),
+            position_refused: RwSignal::new(None),
         }
     }
 
@@ -122,21 +129,49 @@ enum Work {
 fn DriverScreen() -> impl IntoView {
     let actions = Actions::new();
     let tick = use_poll(POLL);
+    // Bumped by every push that changes what this screen shows.
+    let pushes = RwSignal::new(0u64);
+    let live = use_live(move |_, message| match message {
+        ServerMessage::Offer { .. }
+        | ServerMessage::OfferWithdrawn { .. }
+        | ServerMessage::Status { .. } => pushes.update(|n| *n += 1),
+        // What this screen sends is positions and subscriptions: an error is about one of them.
+        ServerMessage::Error { code, message } => actions
+            .position_refused
+            .set(Some(LiveError { code, message }.into())),
+        _ => {}
+    });
+    // While live, the state is read when something happens; while not, every second.
+    let polled = Memo::new(move |_| (!live.is_live()).then(|| tick.get()));
     let state = Resource::new(
-        move || (tick.get(), actions.versions()),
+        move || {
+            (
+                polled.get(),
+                pushes.get(),
+                live.generation.get(),
+                actions.versions(),
+            )
+        },
         |_| get_driver_state(),
     );
     let history = Resource::new(
-        move || (tick.get() / HISTORY_EVERY_TICKS, actions.ride_versions()),
+        move || {
+            (
+                polled.get().map(|t| t / HISTORY_EVERY_TICKS),
+                pushes.get(),
+                actions.ride_versions(),
+            )
+        },
         |_| ride_history(),
     );
     view! {
+        <LiveIndicator link=live/>
         <Transition fallback=|| {
             view! { <p class="loading card" role="status">"Loading your screen…"</p> }
         }>
             // Created inside the Transition so that the resource reads in its memos are awaited
             // by it (on the server, before the page is sent).
-            <DriverBody actions tick state history/>
+            <DriverBody actions tick live state history/>
         </Transition>
     }
 }
@@ -145,6 +180,7 @@ fn DriverScreen() -> impl IntoView {
 fn DriverBody(
     actions: Actions,
     tick: ReadSignal<u64>,
+    live: LiveLink,
     state: Resource<Result<DriverState, AppError>>,
     history: Resource<Result<Vec<RideView>, AppError>>,
 ) -> impl IntoView {
@@ -180,11 +216,34 @@ fn DriverBody(
     let position = Memo::new(move |_| picked.get().or_else(|| server_position.get()));
 
     let send_position = move |at: GeoPoint| {
-        actions.position.dispatch(SendPosition {
-            lat: coordinate(at.lat()),
-            lng: coordinate(at.lng()),
-        });
+        if live.is_live_untracked() {
+            actions.position_refused.set(None);
+            live.send(&ClientMessage::Position { at });
+        } else {
+            actions.position.dispatch(SendPosition {
+                lat: coordinate(at.lat()),
+                lng: coordinate(at.lng()),
+            });
+        }
     };
+    // Follow the offer or ride on the live connection (again after every reconnect).
+    let followed = Memo::new(move |_| match work.get() {
+        Work::Offer(id) | Work::Ride(id, _) => Some(id),
+        Work::Idle => None,
+    });
+    Effect::new(move |before: Option<Option<RideId>>| {
+        live.generation.track();
+        let now = followed.get();
+        if let Some(Some(old)) = before.filter(|b| *b != now) {
+            live.send(&ClientMessage::Unsubscribe { ride_id: old });
+        }
+        if let Some(id) = &now {
+            live.send(&ClientMessage::Subscribe {
+                ride_id: id.clone(),
+            });
+        }
+        now
+    });
     // Keeps the driver fresh for offers (and their rider informed) while online. Effects run
     // only in the browser.
     Effect::new(move |_| {
@@ -322,8 +381,12 @@ fn PresencePanel(
     let go_offline = actions.go_offline;
     let online_error = form_error(go_online, auth.flash);
     let offline_error = form_error(go_offline, auth.flash);
-    let position_error =
-        Signal::derive(move || actions.position.value().get().and_then(Result::err));
+    let position_error = Signal::derive(move || {
+        actions
+            .position_refused
+            .get()
+            .or_else(|| actions.position.value().get().and_then(Result::err))
+    });
     let has_car = move || car.with(Option::is_some);
     let busy = move || matches!(work.get(), Work::Ride(..));
     // The point going online starts from: the chosen one, else the city centre.

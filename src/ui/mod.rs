@@ -5,6 +5,7 @@ pub mod driver;
 pub mod forms;
 pub mod home;
 pub mod layout;
+pub mod live;
 pub mod location;
 pub mod map;
 pub mod poll;

@@ -1,9 +1,11 @@
 //! The rider's screen: choose pickup and drop-off (map or list), see the fare and the nearest
 //! driver's ETA, request, follow the ride, cancel, re-confirm, rate; and past rides.
 //!
-//! The screen loads once on the server, then polls (until live pushes replace it). The polled
-//! state lives in one signal read through memos, so a poll that changes nothing re-renders
-//! nothing, and what the rider is choosing survives every refresh.
+//! The screen loads once on the server, then follows the ride live: status changes and the
+//! driver's position arrive over the WebSocket (`ui::live`); each (re)connect reloads the state
+//! at once. Only while the connection is down does it poll. The state lives in one signal read
+//! through memos, so an update that changes nothing re-renders nothing, and what the rider is
+//! choosing survives every refresh.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 
 use super::layout::RoleGate;
+use super::live::{use_live, LiveIndicator, LiveLink};
 use super::location::LocationPanel;
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
@@ -21,7 +24,8 @@ use crate::api::rides::{
 };
 use crate::domain::city::{place, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration};
-use crate::domain::ride::{RideStatus, RideView};
+use crate::domain::live::{ClientMessage, RideSeq, SeqCheck, ServerMessage};
+use crate::domain::ride::{RideId, RideStatus, RideView};
 use crate::domain::{AppError, GeoPoint, Role};
 
 #[component]
@@ -105,19 +109,59 @@ fn RiderScreen() -> impl IntoView {
             }
         })
     };
+    let seq = StoredValue::new(RideSeq::default());
+    let live = use_live(move |link, message| on_live(link, message, state, seq, refresh));
+
+    // Each (re)connect and each resync: read everything again, at once.
+    Effect::new(move |before: Option<()>| {
+        live.generation.track();
+        if before.is_some() {
+            refresh();
+        }
+    });
+    // Follow the ride under way (again after every reconnect), and let go of the last one.
+    let following = Memo::new(move |_| {
+        state.with(|s| {
+            s.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|m| m.current.as_ref())
+                .filter(|r| !r.status.is_final())
+                .map(|r| r.id.clone())
+        })
+    });
+    Effect::new(move |before: Option<Option<RideId>>| {
+        live.generation.track();
+        let now = following.get();
+        if let Some(Some(old)) = before.filter(|b| *b != now) {
+            live.send(&ClientMessage::Unsubscribe { ride_id: old });
+        }
+        if let Some(id) = &now {
+            live.send(&ClientMessage::Subscribe {
+                ride_id: id.clone(),
+            });
+        }
+        now
+    });
+    // Polling only stands in while the connection is down.
     let tick = use_poll(Duration::from_millis(1500));
-    Effect::new(move |prev: Option<()>| {
+    Effect::new(move |before: Option<()>| {
         tick.track();
+        if before.is_some() && !live.is_live_untracked() {
+            refresh();
+        }
+    });
+    Effect::new(move |before: Option<()>| {
         request.version().track();
         cancel.version().track();
         reconfirm.version().track();
         rate.version().track();
-        if prev.is_some() {
+        if before.is_some() {
             refresh();
         }
     });
 
     view! {
+        <LiveIndicator link=live/>
         <Transition fallback=|| view! { <p class="loading" role="status">"Loading your rides…"</p> }>
             {move || Suspend::new(async move {
                 let loaded = first.await;
@@ -127,6 +171,68 @@ fn RiderScreen() -> impl IntoView {
                 view! { <RiderBody state poll_error request cancel reconfirm rate/> }
             })}
         </Transition>
+    }
+}
+
+/// One message from the live connection.
+fn on_live(
+    link: LiveLink,
+    message: ServerMessage,
+    state: RwSignal<Option<Result<RiderModel, AppError>>>,
+    seq: StoredValue<RideSeq>,
+    refresh: impl Fn(),
+) {
+    let on_current = |id: &RideId, change: &dyn Fn(&mut RideView)| {
+        state.update(|s| {
+            if let Some(ride) = s
+                .as_mut()
+                .and_then(|r| r.as_mut().ok())
+                .and_then(|m| m.current.as_mut())
+                .filter(|r| r.id == *id)
+            {
+                change(ride);
+            }
+        })
+    };
+    match message {
+        ServerMessage::Snapshot { ride } => {
+            let mut ride = *ride;
+            ride.server_now_ms = 0;
+            seq.set_value(RideSeq::from_snapshot(ride.seq));
+            let ended = ride.status.is_final();
+            on_current(&ride.id.clone(), &|current| *current = ride.clone());
+            // The ride ended: it moves to the history, which only a reload brings.
+            if ended {
+                refresh();
+            }
+        }
+        ServerMessage::Status {
+            ride_id,
+            seq: n,
+            status,
+        } => {
+            let check = seq
+                .try_update_value(|s| s.observe(n))
+                .unwrap_or(SeqCheck::Gap);
+            if check == SeqCheck::Stale {
+                return;
+            }
+            if check == SeqCheck::Next {
+                on_current(&ride_id, &|ride| ride.status = status);
+            }
+            // The status alone does not say who the driver is or what the PIN is: the
+            // snapshot does, and after a gap it is the only way to catch up.
+            link.send(&ClientMessage::Subscribe { ride_id });
+        }
+        ServerMessage::Position {
+            ride_id, lat, lng, ..
+        } => {
+            if let Ok(at) = GeoPoint::new(lat, lng) {
+                on_current(&ride_id, &|ride| ride.driver_position = Some(at));
+            }
+        }
+        ServerMessage::Error { message, .. } => leptos::logging::warn!("live: {message}"),
+        _ => {}
     }
 }
 
@@ -432,6 +538,10 @@ fn ActiveRide(
             <p class="ride-status" role="status" data-testid="ride-status">
                 {move || status.get().map(RideStatus::describe)}
             </p>
+            <p class="eta" data-testid="eta">{move || current.with(|r| r.as_ref().and_then(|r| Some((r.status, r.eta_s()?)))).map(|(status, eta)| match status {
+                RideStatus::InProgress => format!("About {} to the drop-off", describe_duration(eta.max(60))),
+                _ => format!("Your driver is about {} away", describe_duration(eta.max(60))),
+            })}</p>
             <p>{field(|r| format!("{} → {}", r.pickup_name, r.dropoff_name))}</p>
             <p>{field(|r| format!("{} · {} · {}", r.fare, describe_distance(r.distance_m), describe_duration(r.duration_s)))}</p>
             {move || current.with(|r| r.as_ref().and_then(|r| r.driver.clone())).map(|d| view! {

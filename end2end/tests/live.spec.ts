@@ -1,0 +1,78 @@
+// Live updates through the screens: a rider in one browser context on instance A, a driver in
+// another on instance B. While a screen's connection is live it does not poll, so everything
+// seen here after "Live" arrived as a push through Redis pub/sub from the other instance.
+
+import { expect, test, type Page } from "@playwright/test";
+
+import { A, B, freshAccount, signUp } from "./support";
+
+async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
+  const map = page.getByRole("img", { name: label });
+  const box = await map.boundingBox();
+  if (!box) throw new Error(`map ${label} is not visible`);
+  await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
+}
+
+async function carAt(page: Page): Promise<string> {
+  const car = page.getByTestId("marker-car");
+  return `${await car.getAttribute("data-lat")},${await car.getAttribute("data-lng")}`;
+}
+
+test("the rider watches the car move and both screens follow the ride live", async ({ browser }) => {
+  const riderContext = await browser.newContext();
+  const driverContext = await browser.newContext();
+  try {
+    const rider = await riderContext.newPage();
+    const driver = await driverContext.newPage();
+
+    await signUp(driver, B, freshAccount("driver", "Lena Live"));
+    await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    await expect(driver.getByTestId("connection")).toContainText("Live");
+    await driver.getByLabel("Make").fill("Škoda");
+    await driver.getByLabel("Model").fill("Octavia");
+    await driver.getByLabel("Plate").fill("B-LV 42");
+    await driver.getByRole("button", { name: "Save car" }).click();
+    await clickMapAt(driver, "Your position", 0.3, 0.38);
+    await driver.getByRole("button", { name: "Go online" }).click();
+    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+
+    await signUp(rider, A, freshAccount("rider", "Rolf Rider"));
+    await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
+    await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
+    await expect(rider.getByTestId("quote-fare")).toHaveText(/^€\d+\.\d\d$/);
+    await rider.getByRole("button", { name: "Request ride" }).click();
+
+    // The offer is pushed to the driver on B.
+    const offer = driver.getByTestId("offer");
+    await expect(offer).toBeVisible();
+    await offer.getByRole("button", { name: "Accept" }).click();
+
+    // The rider on A sees the assignment, the car and how far away it is.
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver is on the way");
+    await expect(rider.getByTestId("marker-car")).toHaveCount(1);
+    await expect(rider.getByTestId("eta")).toHaveText(/Your driver is about \d+ min away/);
+    const before = await carAt(rider);
+
+    // The driver moves a little (a plausible step); the rider's marker follows.
+    await clickMapAt(driver, "Your position", 0.305, 0.385);
+    await expect.poll(() => carAt(rider)).not.toBe(before);
+    const after = await carAt(rider);
+    await clickMapAt(driver, "Your position", 0.31, 0.39);
+    await expect.poll(() => carAt(rider)).not.toBe(after);
+
+    // Status changes show on both screens as they happen.
+    await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).click();
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver has arrived");
+    await rider.getByRole("button", { name: "Cancel ride" }).click();
+    await expect(driver.getByText("The rider cancelled the ride.")).toBeVisible();
+    await expect(rider.getByTestId("last-ride-status")).toBeVisible();
+
+    // Both connections stayed live throughout: nothing here came from polling.
+    await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  } finally {
+    await riderContext.close();
+    await driverContext.close();
+  }
+});
