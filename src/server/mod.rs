@@ -1,11 +1,12 @@
 //! Server-only code, compiled with `ssr` alone: configuration, startup, Redis stores, sessions,
-//! the mapping of errors to statuses, health checks.
+//! the mapping of errors to statuses, health checks, demo mode.
 
 pub mod accounts;
 pub mod api_errors;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod dispatch;
 pub mod health;
 pub mod keys;
