@@ -83,13 +83,15 @@ impl Application {
         &self.state
     }
 
-    /// Serves, and runs this instance's share of dispatch, until `shutdown` completes; then
-    /// finishes the requests in flight and stops the dispatcher.
+    /// Serves, and runs this instance's share of dispatch (and of demo mode, when it is on),
+    /// until `shutdown` completes; then finishes the requests in flight and stops both.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let demo = (self.state.config.demo_drivers > 0)
+            .then(|| tokio::spawn(super::demo::run(self.state.clone(), stop_rx.clone())));
         let dispatcher = tokio::spawn(super::dispatch::run_dispatcher(
             self.state.dispatch.clone(),
             Duration::from_millis(self.state.config.dispatch_poll_ms.max(10)),
@@ -105,6 +107,11 @@ impl Application {
         let _ = stop_tx.send(true);
         if let Err(err) = dispatcher.await {
             tracing::error!(error = %err, "the dispatcher task failed");
+        }
+        if let Some(demo) = demo {
+            if let Err(err) = demo.await {
+                tracing::error!(error = %err, "the demo mode task failed");
+            }
         }
         served
     }
