@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod demo;
 mod location;
 mod pages;
 mod resilience;
