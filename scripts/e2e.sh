@@ -90,6 +90,7 @@ start_instance() {
   LEPTOS_SITE_ADDR="127.0.0.1:$port" \
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
   HAIL_KEY_PREFIX=e2e \
+  HAIL_DEMO_DRIVERS=0 \
     "$HAIL_BIN" >"$LOGS/hail-$name.log" 2>&1 &
   PIDS+=($!)
 }

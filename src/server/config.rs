@@ -133,6 +133,16 @@ pub struct Config {
     #[arg(long, env = "HAIL_MAP_ATTRIBUTION")]
     pub map_attribution: Option<String>,
 
+    /// Demo mode: how many simulated drivers drive the demo city, take offers and complete rides.
+    /// 0, the default, is off. However many instances run, one at a time simulates them.
+    #[arg(long, env = "HAIL_DEMO_DRIVERS", default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=MAX_DEMO_DRIVERS))]
+    pub demo_drivers: u32,
+
+    /// How fast the simulated drivers drive, km/h.
+    #[arg(long, env = "HAIL_DEMO_SPEED_KMH", default_value_t = 40.0, value_parser = parse_speed)]
+    pub demo_speed_kmh: f64,
+
     /// Log as JSON lines (for production log shippers) instead of plain text.
     #[arg(long, env = "HAIL_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -179,6 +189,17 @@ impl Config {
     /// The Redis URL with any password masked, for logs.
     pub fn redis_url_masked(&self) -> String {
         mask_password(&self.redis_url)
+    }
+}
+
+/// Every demo driver is an account created at start with an Argon2 hash: a bound keeps that
+/// work, and the simulation's Redis traffic, small.
+const MAX_DEMO_DRIVERS: i64 = 100;
+
+fn parse_speed(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(kmh) if kmh.is_finite() && kmh > 0.0 => Ok(kmh),
+        _ => Err("a speed is a number of km/h above 0, like 40".to_owned()),
     }
 }
 
@@ -272,6 +293,28 @@ mod tests {
                 Config::try_parse_from(["hail", "--allowed-origins", bad]).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn demo_mode_is_off_unless_asked_for() {
+        let config = Config::parse_from(["hail"]);
+        assert_eq!(config.demo_drivers, 0);
+        assert_eq!(config.demo_speed_kmh, 40.0);
+        let on = Config::parse_from(["hail", "--demo-drivers", "6", "--demo-speed-kmh", "55"]);
+        assert_eq!((on.demo_drivers, on.demo_speed_kmh), (6, 55.0));
+    }
+
+    #[test]
+    fn demo_settings_out_of_range_are_refused_at_start() {
+        for args in [
+            ["hail", "--demo-drivers", "101"],
+            ["hail", "--demo-drivers", "-1"],
+            ["hail", "--demo-speed-kmh", "0"],
+            ["hail", "--demo-speed-kmh", "NaN"],
+            ["hail", "--demo-speed-kmh", "fast"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?}");
         }
     }
 

@@ -28,6 +28,12 @@ impl Keys {
         format!("{}:{{accounts}}:email:{email}", self.prefix)
     }
 
+    /// Demo mode's leader lease: the random token of the one instance that simulates the demo
+    /// drivers, with an expiry it keeps extending.
+    pub fn demo_leader(&self) -> String {
+        format!("{}:demo:leader", self.prefix)
+    }
+
     /// Failed logins for one email within the window.
     pub fn login_failures_email(&self, email: &Email) -> String {
         format!("{}:ratelimit:login:email:{email}", self.prefix)
@@ -141,5 +147,6 @@ mod tests {
             keys.login_failures_ip(&ip),
             "test-42:ratelimit:login:ip:10.0.0.1"
         );
+        assert_eq!(keys.demo_leader(), "test-42:demo:leader");
     }
 }

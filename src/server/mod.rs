@@ -1,5 +1,6 @@
 //! Server-only code, compiled with `ssr` alone: configuration, startup, Redis stores, sessions,
-//! the mapping of errors to statuses, health checks, and the live updates (bus and sockets).
+//! the mapping of errors to statuses, health checks, the live updates (bus and sockets), demo
+//! mode.
 
 pub mod accounts;
 pub mod api_errors;
@@ -7,6 +8,7 @@ pub mod auth;
 pub mod bus;
 pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod dispatch;
 pub mod health;
 pub mod keys;

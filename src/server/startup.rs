@@ -102,12 +102,15 @@ impl Application {
         &self.state
     }
 
-    /// Serves, and runs this instance's share of dispatch, until `shutdown` completes; then
-    /// closes the live sockets, finishes the requests in flight and stops the background tasks.
+    /// Serves, and runs this instance's share of dispatch (and of demo mode, when it is on),
+    /// until `shutdown` completes; then closes the live sockets, finishes the requests in
+    /// flight and stops the background tasks.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let demo = (self.state.config.demo_drivers > 0)
+            .then(|| tokio::spawn(super::demo::run(self.state.clone(), self.stop.subscribe())));
         let dispatcher = tokio::spawn(super::dispatch::run_dispatcher(
             self.state.dispatch.clone(),
             Duration::from_millis(self.state.config.dispatch_poll_ms.max(10)),
@@ -139,6 +142,11 @@ impl Application {
         }
         if let Err(err) = self.bus_task.await {
             tracing::error!(error = %err, "the pub/sub task failed");
+        }
+        if let Some(demo) = demo {
+            if let Err(err) = demo.await {
+                tracing::error!(error = %err, "the demo mode task failed");
+            }
         }
         served
     }

@@ -184,6 +184,9 @@ impl Drop for TestApp {
 pub fn config(redis: &TestRedis) -> Config {
     let mut config = Config::for_redis(redis.url());
     config.key_prefix = "t".into();
+    // Off even when the shell exports HAIL_DEMO_DRIVERS: simulated drivers would take the
+    // tests' offers. The demo tests turn it on themselves.
+    config.demo_drivers = 0;
     config
 }
 

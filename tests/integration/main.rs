@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod demo;
 mod live;
 mod location;
 mod pages;
