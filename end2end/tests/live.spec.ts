@@ -2,7 +2,7 @@
 // another on instance B. While a screen's connection is live it does not poll, so everything
 // seen here after "Live" arrived as a push through Redis pub/sub from the other instance.
 
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type Page, type WebSocketRoute } from "@playwright/test";
 
 import { A, B, freshAccount, signUp } from "./support";
 
@@ -71,6 +71,56 @@ test("the rider watches the car move and both screens follow the ride live", asy
     // Both connections stayed live throughout: nothing here came from polling.
     await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
     await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  } finally {
+    await riderContext.close();
+    await driverContext.close();
+  }
+});
+
+test("a dropped connection comes back by itself and shows the current state", async ({ browser }) => {
+  const riderContext = await browser.newContext();
+  const driverContext = await browser.newContext();
+  try {
+    const rider = await riderContext.newPage();
+    const driver = await driverContext.newPage();
+    // Every socket the rider's page opens goes through here, so the test can cut one.
+    const sockets: WebSocketRoute[] = [];
+    await rider.routeWebSocket(/\/ws$/, (socket) => {
+      socket.connectToServer();
+      sockets.push(socket);
+    });
+
+    await signUp(driver, B, freshAccount("driver", "Dirk Drop"));
+    await driver.getByLabel("Make").fill("Fiat");
+    await driver.getByLabel("Model").fill("500");
+    await driver.getByLabel("Plate").fill("B-DR 7");
+    await driver.getByRole("button", { name: "Save car" }).click();
+    await clickMapAt(driver, "Your position", 0.3, 0.38);
+    await driver.getByRole("button", { name: "Go online" }).click();
+    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+
+    await signUp(rider, A, freshAccount("rider", "Rhea Reconnect"));
+    const connection = rider.getByTestId("connection");
+    await expect(connection).toHaveAttribute("data-state", "live");
+    await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
+    await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
+    await expect(rider.getByTestId("quote-fare")).toHaveText(/^€\d+\.\d\d$/);
+    await rider.getByRole("button", { name: "Request ride" }).click();
+    await driver.getByTestId("offer").getByRole("button", { name: "Accept" }).click();
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver is on the way");
+
+    // The network drops the rider's socket; the ride moves on meanwhile.
+    expect(sockets).toHaveLength(1);
+    await sockets[0].close({ code: 4000, reason: "network gone" });
+    await expect(connection).toHaveAttribute("data-state", "reconnecting");
+    await expect(connection).toContainText(/Reconnecting|Connecting/);
+    await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).click();
+
+    // Back by itself, on a new socket, showing where the ride is now.
+    await expect(connection).toHaveAttribute("data-state", "live");
+    expect(sockets.length).toBeGreaterThan(1);
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver has arrived");
+    await expect(rider.getByTestId("marker-car")).toHaveCount(1);
   } finally {
     await riderContext.close();
     await driverContext.close();
