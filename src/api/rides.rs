@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 use crate::domain::ride::{Quote, RideView};
-use crate::domain::AppError;
+use crate::domain::{AppError, GeoPoint};
 
 /// POST /api/quote: distance, upfront fare and the nearest driver's pickup ETA.
 #[server(prefix = "/api", endpoint = "quote")]
@@ -15,13 +15,28 @@ pub async fn get_quote(
     dropoff_lat: String,
     dropoff_lng: String,
 ) -> Result<Quote, AppError> {
-    use crate::domain::{GeoPoint, Role};
+    use crate::domain::Role;
     use crate::server::{session, AppState};
 
     let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| rename(e, "pickup"))?;
     let dropoff = GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| rename(e, "dropoff"))?;
     session::require_role(Role::Rider).await?;
     AppState::current()?.dispatch.quote(pickup, dropoff).await
+}
+
+/// How many free drivers the rider's map shows at most.
+pub const NEARBY_SHOWN: usize = 12;
+
+/// GET /api/nearby?lat=&lng=: where free drivers near a point are (positions only), so the
+/// rider's map shows the city moving before they ask for a ride.
+#[server(prefix = "/api", endpoint = "nearby", input = GetUrl)]
+pub async fn nearby_drivers(lat: String, lng: String) -> Result<Vec<GeoPoint>, AppError> {
+    use crate::domain::Role;
+    use crate::server::{session, AppState};
+
+    let at = GeoPoint::parse(&lat, &lng)?;
+    session::require_role(Role::Rider).await?;
+    AppState::current()?.dispatch.nearby(at, NEARBY_SHOWN).await
 }
 
 /// POST /api/request_ride: asks for a ride. `client_key` is chosen once per request by the

@@ -34,6 +34,7 @@ static STEP: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/step.l
 static TICK: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/tick.lua")));
 static DRIVER: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/driver.lua")));
 static NEAREST: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nearest.lua")));
+static NEARBY: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nearby.lua")));
 
 /// Distance a position may jump on top of the speed limit: GPS jitter, a fix after a tunnel.
 const POSITION_SLACK_M: f64 = 100.0;
@@ -148,6 +149,26 @@ impl Dispatch {
             fare,
             pickup_eta_s,
         })
+    }
+
+    /// Where up to `limit` free drivers near `at` are: no names, no ids, just cars on the map.
+    pub async fn nearby(&self, at: GeoPoint, limit: usize) -> Result<Vec<GeoPoint>, AppError> {
+        // GEO coordinates come back as strings (Redis's own rounding of the stored position).
+        let flat: Vec<String> = self
+            .invoke(&NEARBY)
+            .arg(at.lat())
+            .arg(at.lng())
+            .arg(limit)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        Ok(flat
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let (lat, lng) = (pair[0].parse().ok()?, pair[1].parse().ok()?);
+                GeoPoint::new(lat, lng).ok()
+            })
+            .collect())
     }
 
     pub async fn request(&self, rider: &Identity, req: RideRequest) -> Result<RideView, AppError> {

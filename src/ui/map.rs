@@ -33,6 +33,8 @@ pub enum MarkerKind {
     Pickup,
     Dropoff,
     Car,
+    /// A free driver near the rider: a car with no name.
+    Nearby,
     You,
 }
 
@@ -43,6 +45,7 @@ impl MarkerKind {
             MarkerKind::Pickup => "pickup",
             MarkerKind::Dropoff => "dropoff",
             MarkerKind::Car => "car",
+            MarkerKind::Nearby => "nearby",
             MarkerKind::You => "you",
         }
     }
@@ -286,7 +289,7 @@ fn shape(kind: MarkerKind, spot: Memo<(f64, f64)>) -> AnyView {
             <circle class="marker__foot" r="3.5"/>
         }
         .into_any(),
-        MarkerKind::Car => {
+        MarkerKind::Car | MarkerKind::Nearby => {
             let heading = heading_of(spot);
             let rotate = move || format!("rotate({})", num(heading.get()));
             let rotate_css = move || format!("rotate({}deg)", num(heading.get()));

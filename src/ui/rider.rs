@@ -20,9 +20,10 @@ use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use crate::api::get_location;
 use crate::api::rides::{
-    current_ride, get_quote, ride_history, CancelRide, RateRide, ReconfirmRide, RequestRide,
+    current_ride, get_quote, nearby_drivers, ride_history, CancelRide, RateRide, ReconfirmRide,
+    RequestRide,
 };
-use crate::domain::city::{place, PLACES};
+use crate::domain::city::{place, BOUNDS, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration};
 use crate::domain::live::{ClientMessage, RideSeq, SeqCheck, ServerMessage};
 use crate::domain::ride::{RideId, RideStatus, RideView};
@@ -345,8 +346,37 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
             Picking::Dropoff => dropoff.set(spot),
         }
     });
+    // Free drivers around the pickup (or the city centre), read every 2 s while the rider is
+    // choosing: the city moves before anyone asks for a ride. Only in the browser.
+    let nearby_tick = use_poll(Duration::from_secs(2));
+    let around = move || {
+        pickup
+            .with(|p| p.as_ref().map(|p| p.at))
+            .unwrap_or_else(|| BOUNDS.center())
+    };
+    let nearby_read = LocalResource::new(move || {
+        nearby_tick.track();
+        let at = around();
+        nearby_drivers(at.lat().to_string(), at.lng().to_string())
+    });
+    // A failed read keeps the last cars where they were.
+    let nearby = Memo::new(
+        move |before: Option<&Vec<GeoPoint>>| match nearby_read.get() {
+            Some(Ok(cars)) => cars,
+            _ => before.cloned().unwrap_or_default(),
+        },
+    );
     let markers = Signal::derive(move || {
-        let mut markers = Vec::new();
+        // Cars first and in the server's stable order, so each keeps its element and glides.
+        let mut markers: Vec<Marker> = nearby
+            .get()
+            .into_iter()
+            .map(|at| Marker {
+                kind: MarkerKind::Nearby,
+                at,
+                label: "A free driver".to_owned(),
+            })
+            .collect();
         if let Some(p) = pickup.get() {
             markers.push(Marker {
                 kind: MarkerKind::Pickup,

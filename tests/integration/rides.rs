@@ -469,3 +469,41 @@ async fn a_cancelled_ride_cannot_be_started_and_wrong_pins_lock_it_until_reconfi
         "the driver is free again"
     );
 }
+
+#[tokio::test]
+async fn a_rider_sees_where_free_drivers_are_but_not_who_or_the_busy_ones() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let free = Browser::driver_online(&cluster.b, "Fay", north_of_pickup(300.0)).await;
+    let _other = Browser::driver_online(&cluster.b, "Flo", north_of_pickup(600.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let near = format!("/api/nearby?lat={}&lng={}", PICKUP.0, PICKUP.1);
+
+    let seen = rider.get(&cluster.a, &near).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    let cars = seen.json();
+    assert_eq!(cars.as_array().map(Vec::len), Some(2), "{cars}");
+    for car in cars.as_array().unwrap() {
+        let fields: Vec<&String> = car.as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["lat", "lng"], "positions only, no names or ids");
+    }
+
+    // The nearer driver takes a ride: busy drivers are not shown.
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    let mut busy = free;
+    busy.wait_for_current(&cluster.b, 10, |c| c["id"] == id.as_str())
+        .await;
+    let accepted = busy.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let cars = rider.get(&cluster.a, &near).await.json();
+    let (lat, _) = north_of_pickup(600.0);
+    assert_eq!(cars.as_array().map(Vec::len), Some(1), "{cars}");
+    assert!(
+        (cars[0]["lat"].as_f64().unwrap() - lat).abs() < 1e-4,
+        "{cars}"
+    );
+
+    let refused = busy.get(&cluster.b, &near).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let bad = rider.get(&cluster.a, "/api/nearby?lat=north&lng=1").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
