@@ -27,6 +27,9 @@ const CHANNEL_CAPACITY: usize = 64;
 /// A SUBSCRIBE that takes longer than this is given up on; the reconnect loop will retry it.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the idle connection is checked: a peer that vanished without closing the TCP
+/// connection (a network partition) is noticed within this plus `SUBSCRIBE_TIMEOUT`.
+const HEALTH_EVERY: Duration = Duration::from_secs(15);
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
@@ -302,8 +305,17 @@ async fn run(
             );
             bus.resync_all();
         }
+        let mut health =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_EVERY, HEALTH_EVERY);
         loop {
             tokio::select! {
+                _ = health.tick() => {
+                    let ping = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(ping, Ok(Ok(_))) {
+                        tracing::warn!("pub/sub connection does not answer PING; reconnecting");
+                        break;
+                    }
+                }
                 message = stream.next() => {
                     let Some(message) = message else { break };
                     let channel = message.get_channel_name().to_owned();
