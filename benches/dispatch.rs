@@ -136,4 +136,5 @@ async fn main() {
     report("POST /api/request_ride (create + GEO match + offer)", req);
     report("POST /api/accept", acc);
     report("POST /api/cancel_ride (frees rider and driver)", can);
+    cluster.redis.shut_down().await;
 }

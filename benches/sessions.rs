@@ -200,4 +200,5 @@ async fn main() {
         elapsed: started.elapsed(),
     }
     .print();
+    cluster.redis.shut_down().await;
 }

@@ -77,6 +77,17 @@ impl TestRedis {
         dir.to_string_lossy().into_owned()
     }
 
+    /// Stops the server through a shared reference, for a run that leaked its cluster (the
+    /// benches share one `&'static` cluster between every client).
+    pub async fn shut_down(&self) {
+        let mut conn = self.connection().await;
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN")
+            .arg("NOSAVE")
+            .query_async(&mut conn)
+            .await;
+        let _ = std::fs::remove_dir_all(self.data_dir());
+    }
+
     /// Restarts the server with its data, as a Redis with persistence comes back.
     pub async fn restart_keeping_data(&mut self) {
         let mut conn = self.connection().await;
@@ -385,8 +396,8 @@ impl Browser {
         rider
     }
 
-    /// A driver with a car, online at (lat, lng).
-    pub async fn driver_online(app: &TestApp, name: &str, at: (f64, f64)) -> Self {
+    /// A driver with a car, offline.
+    pub async fn driver_with_car(app: &TestApp, name: &str) -> Self {
         let mut driver = Self::new();
         let answer = driver
             .sign_up(app, name, &unique_email("driver"), "driver")
@@ -404,6 +415,12 @@ impl Browser {
             )
             .await;
         assert_eq!(car.status, StatusCode::OK, "{}", car.body);
+        driver
+    }
+
+    /// A driver with a car, online at (lat, lng).
+    pub async fn driver_online(app: &TestApp, name: &str, at: (f64, f64)) -> Self {
+        let mut driver = Self::driver_with_car(app, name).await;
         driver.go_online(app, at).await;
         driver
     }
