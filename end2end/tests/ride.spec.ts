@@ -1,5 +1,6 @@
 // The whole ride through the screens: a rider in one browser context on instance A, a driver
-// in another on instance B. The screens refresh by polling, so every expectation waits.
+// in another on instance B. Updates arrive live (or by polling while a socket is down), so every
+// expectation waits.
 
 import { expect, test, type Page } from "@playwright/test";
 

@@ -26,7 +26,7 @@ use crate::api::drivers::{
 use crate::api::rides::{get_ride, ride_history};
 use crate::domain::city::{place, BOUNDS, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration, Cents};
-use crate::domain::live::{ClientMessage, LiveError, ServerMessage};
+use crate::domain::live::{ClientMessage, LiveError, LiveErrorCode, ServerMessage};
 use crate::domain::ride::{Car, DriverState, RideId, RideStatus, RideView};
 use crate::domain::{AppError, GeoPoint, Role};
 
@@ -135,10 +135,16 @@ fn DriverScreen() -> impl IntoView {
         ServerMessage::Offer { .. }
         | ServerMessage::OfferWithdrawn { .. }
         | ServerMessage::Status { .. } => pushes.update(|n| *n += 1),
-        // What this screen sends is positions and subscriptions: an error is about one of them.
-        ServerMessage::Error { code, message } => actions
-            .position_refused
-            .set(Some(LiveError { code, message }.into())),
+        // A refused position is the driver's to see; a refused subscription only means the
+        // offer went away between two reads, which the next state read shows.
+        ServerMessage::Error { code, message } => match code {
+            LiveErrorCode::Implausible | LiveErrorCode::RateLimited | LiveErrorCode::Conflict => {
+                actions
+                    .position_refused
+                    .set(Some(LiveError { code, message }.into()))
+            }
+            _ => leptos::logging::warn!("live: {message}"),
+        },
         _ => {}
     });
     // While live, the state is read when something happens; while not, every second.

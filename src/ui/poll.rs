@@ -1,5 +1,5 @@
-//! A tick that counts up every `every` in the browser (never on the server), for screens that
-//! refresh by polling until live pushes replace it.
+//! A tick that counts up every `every` in the browser (never on the server): the stand-in while
+//! the live connection is down, the offer countdown, and the rider's view of free drivers nearby.
 
 use std::time::Duration;
 

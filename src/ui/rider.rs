@@ -347,25 +347,28 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
         }
     });
     // Free drivers around the pickup (or the city centre), read every 2 s while the rider is
-    // choosing: the city moves before anyone asks for a ride. Only in the browser.
+    // choosing: the city moves before anyone asks for a ride. Read by an effect, so only in the
+    // browser (a resource here would hold the server's render in its fallback); a failed read
+    // keeps the cars where they were, and an answer overtaken by a newer read is dropped.
+    let nearby = RwSignal::new(Vec::<GeoPoint>::new());
     let nearby_tick = use_poll(Duration::from_secs(2));
-    let around = move || {
-        pickup
-            .with(|p| p.as_ref().map(|p| p.at))
-            .unwrap_or_else(|| BOUNDS.center())
-    };
-    let nearby_read = LocalResource::new(move || {
+    let reads = StoredValue::new(0u64);
+    Effect::new(move |_| {
         nearby_tick.track();
-        let at = around();
-        nearby_drivers(at.lat().to_string(), at.lng().to_string())
+        let at = pickup
+            .with(|p| p.as_ref().map(|p| p.at))
+            .unwrap_or_else(|| BOUNDS.center());
+        reads.update_value(|n| *n += 1);
+        let this_read = reads.get_value();
+        spawn_local(async move {
+            let answer = nearby_drivers(at.lat().to_string(), at.lng().to_string()).await;
+            if let Ok(cars) = answer {
+                if reads.get_value() == this_read {
+                    nearby.set(cars);
+                }
+            }
+        });
     });
-    // A failed read keeps the last cars where they were.
-    let nearby = Memo::new(
-        move |before: Option<&Vec<GeoPoint>>| match nearby_read.get() {
-            Some(Ok(cars)) => cars,
-            _ => before.cloned().unwrap_or_default(),
-        },
-    );
     let markers = Signal::derive(move || {
         // Cars first and in the server's stable order, so each keeps its element and glides.
         let mut markers: Vec<Marker> = nearby
