@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use futures_util::{Stream, StreamExt as _};
 use redis::aio::PubSubSink;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -34,10 +35,11 @@ const HEALTH_EVERY: Duration = Duration::from_secs(15);
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
 pub enum BusEvent {
-    /// A message for clients, with its JSON text made once for every socket.
+    /// A message for clients, with its JSON frame made once: every socket sends the same
+    /// shared bytes (cloning `Utf8Bytes` copies no text).
     Forward {
         message: ServerMessage,
-        json: Arc<str>,
+        json: Utf8Bytes,
     },
     /// A login ended (logout): the sockets opened with it close.
     LoggedOut { login: String },

@@ -184,7 +184,7 @@ impl Connection {
             role: self.identity.role,
             ping_secs: ping_every.as_secs(),
         };
-        if send(&mut socket, &welcome.to_json()).await.is_err() {
+        if send(&mut socket, welcome.to_json()).await.is_err() {
             return;
         }
         tracing::debug!("live socket open");
@@ -269,7 +269,7 @@ impl Connection {
             ClientMessage::Unsubscribe { ride_id } => {
                 self.feeds.remove(&Feed::Ride(ride_id.clone()));
                 self.strikes = 0;
-                send(socket, &ServerMessage::Unsubscribed { ride_id }.to_json()).await?;
+                send(socket, ServerMessage::Unsubscribed { ride_id }.to_json()).await?;
                 Ok(None)
             }
             ClientMessage::Position { at } => {
@@ -287,7 +287,7 @@ impl Connection {
                         self.refuse(socket, err).await
                     }
                     Err(err) => {
-                        send(socket, &ServerMessage::error(err).to_json()).await?;
+                        send(socket, ServerMessage::error(err).to_json()).await?;
                         Ok(None)
                     }
                 }
@@ -318,7 +318,7 @@ impl Connection {
                 self.strikes = 0;
                 send(
                     socket,
-                    &ServerMessage::Snapshot {
+                    ServerMessage::Snapshot {
                         ride: Box::new(ride),
                     }
                     .to_json(),
@@ -334,7 +334,7 @@ impl Connection {
                 self.refuse(socket, err).await
             }
             Err(err) => {
-                send(socket, &ServerMessage::error(err.into()).to_json()).await?;
+                send(socket, ServerMessage::error(err.into()).to_json()).await?;
                 Ok(None)
             }
         }
@@ -343,7 +343,7 @@ impl Connection {
     /// Answers a refused message; a run of them closes the socket.
     async fn refuse(&mut self, socket: &mut WebSocket, err: LiveError) -> Result<Closing, Gone> {
         self.strikes += 1;
-        send(socket, &ServerMessage::error(err).to_json()).await?;
+        send(socket, ServerMessage::error(err).to_json()).await?;
         if self.strikes >= MAX_STRIKES {
             tracing::info!(strikes = self.strikes, "closing an abusive live socket");
             return Ok(Some((close::POLICY, "too many refused messages")));
@@ -393,7 +393,7 @@ impl Connection {
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "this connection fell behind; reload the ride".into();
-                        send(socket, &ServerMessage::Resync { reason }.to_json()).await?;
+                        send(socket, ServerMessage::Resync { reason }.to_json()).await?;
                     }
                     continue;
                 }
@@ -403,7 +403,7 @@ impl Connection {
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "the server lost its connection to Redis for a moment".into();
-                        send(socket, &ServerMessage::Resync { reason }.to_json()).await?;
+                        send(socket, ServerMessage::Resync { reason }.to_json()).await?;
                     }
                 }
                 BusEvent::LoggedOut { login } => {
@@ -423,7 +423,7 @@ impl Connection {
                         }
                         _ => {}
                     }
-                    send(socket, json).await?;
+                    send(socket, json.clone()).await?;
                 }
             }
         }
@@ -471,7 +471,7 @@ impl Connection {
     }
 }
 
-async fn send(socket: &mut WebSocket, json: &str) -> Result<(), Gone> {
+async fn send(socket: &mut WebSocket, json: impl Into<Utf8Bytes>) -> Result<(), Gone> {
     match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(json.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Gone),

@@ -237,19 +237,7 @@ fn DriverBody(
         Work::Offer(id) | Work::Ride(id, _) => Some(id),
         Work::Idle => None,
     });
-    Effect::new(move |before: Option<Option<RideId>>| {
-        live.generation.track();
-        let now = followed.get();
-        if let Some(Some(old)) = before.filter(|b| *b != now) {
-            live.send(&ClientMessage::Unsubscribe { ride_id: old });
-        }
-        if let Some(id) = &now {
-            live.send(&ClientMessage::Subscribe {
-                ride_id: id.clone(),
-            });
-        }
-        now
-    });
+    live.follow(followed);
     // Keeps the driver fresh for offers (and their rider informed) while online. Effects run
     // only in the browser.
     Effect::new(move |_| {

@@ -16,6 +16,7 @@ use leptos_use::{
 };
 
 use crate::domain::live::{close, Backoff, ClientMessage, ServerMessage};
+use crate::domain::ride::RideId;
 
 /// The first retry comes after 0.5-1 s, doubling up to 15-30 s.
 const BACKOFF_BASE_MS: u64 = 1_000;
@@ -97,6 +98,24 @@ impl LiveLink {
 
     pub fn is_live_untracked(&self) -> bool {
         self.state.get_untracked() == LinkState::Live
+    }
+
+    /// Follows the ride `ride` names on this connection, again after every (re)connect, and lets
+    /// go of the one it named before.
+    pub fn follow(self, ride: Memo<Option<RideId>>) {
+        Effect::new(move |before: Option<Option<RideId>>| {
+            self.generation.track();
+            let now = ride.get();
+            if let Some(Some(old)) = before.filter(|b| *b != now) {
+                self.send(&ClientMessage::Unsubscribe { ride_id: old });
+            }
+            if let Some(id) = &now {
+                self.send(&ClientMessage::Subscribe {
+                    ride_id: id.clone(),
+                });
+            }
+            now
+        });
     }
 
     /// Tries again now instead of waiting for the backoff.

@@ -130,19 +130,7 @@ fn RiderScreen() -> impl IntoView {
                 .map(|r| r.id.clone())
         })
     });
-    Effect::new(move |before: Option<Option<RideId>>| {
-        live.generation.track();
-        let now = following.get();
-        if let Some(Some(old)) = before.filter(|b| *b != now) {
-            live.send(&ClientMessage::Unsubscribe { ride_id: old });
-        }
-        if let Some(id) = &now {
-            live.send(&ClientMessage::Subscribe {
-                ride_id: id.clone(),
-            });
-        }
-        now
-    });
+    live.follow(following);
     // Polling only stands in while the connection is down.
     let tick = use_poll(Duration::from_millis(1500));
     Effect::new(move |before: Option<()>| {
