@@ -13,6 +13,18 @@ async function clickMapAt(page: Page, label: string, fx: number, fy: number): Pr
   await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
 }
 
+/** A new driver on instance B with a car, online near Central Station. */
+async function driverOnlineOnB(driver: Page, name: string): Promise<void> {
+  await signUp(driver, B, freshAccount("driver", name));
+  await driver.getByLabel("Make").fill("Škoda");
+  await driver.getByLabel("Model").fill("Octavia");
+  await driver.getByLabel("Plate").fill("B-LV 42");
+  await driver.getByRole("button", { name: "Save car" }).click();
+  await clickMapAt(driver, "Your position", 0.3, 0.38);
+  await driver.getByRole("button", { name: "Go online" }).click();
+  await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+}
+
 async function carAt(page: Page): Promise<string> {
   const car = page.getByTestId("marker-car");
   return `${await car.getAttribute("data-lat")},${await car.getAttribute("data-lng")}`;
@@ -25,16 +37,9 @@ test("the rider watches the car move and both screens follow the ride live", asy
     const rider = await riderContext.newPage();
     const driver = await driverContext.newPage();
 
-    await signUp(driver, B, freshAccount("driver", "Lena Live"));
+    await driverOnlineOnB(driver, "Lena Live");
     await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
     await expect(driver.getByTestId("connection")).toContainText("Live");
-    await driver.getByLabel("Make").fill("Škoda");
-    await driver.getByLabel("Model").fill("Octavia");
-    await driver.getByLabel("Plate").fill("B-LV 42");
-    await driver.getByRole("button", { name: "Save car" }).click();
-    await clickMapAt(driver, "Your position", 0.3, 0.38);
-    await driver.getByRole("button", { name: "Go online" }).click();
-    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
 
     await signUp(rider, A, freshAccount("rider", "Rolf Rider"));
     await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
@@ -90,14 +95,7 @@ test("a dropped connection comes back by itself and shows the current state", as
       sockets.push(socket);
     });
 
-    await signUp(driver, B, freshAccount("driver", "Dirk Drop"));
-    await driver.getByLabel("Make").fill("Fiat");
-    await driver.getByLabel("Model").fill("500");
-    await driver.getByLabel("Plate").fill("B-DR 7");
-    await driver.getByRole("button", { name: "Save car" }).click();
-    await clickMapAt(driver, "Your position", 0.3, 0.38);
-    await driver.getByRole("button", { name: "Go online" }).click();
-    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+    await driverOnlineOnB(driver, "Dirk Drop");
 
     await signUp(rider, A, freshAccount("rider", "Rhea Reconnect"));
     const connection = rider.getByTestId("connection");
