@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use tower_sessions::Session;
 
-use super::{password, session, AppState};
+use super::{session, AppState};
 use crate::domain::{AppError, Email, Identity, Name, Password, Role};
 
 pub async fn sign_up(
@@ -15,7 +15,7 @@ pub async fn sign_up(
     password: Password,
     role: Role,
 ) -> Result<Identity, AppError> {
-    let hash = password::hash(password).await?;
+    let hash = state.passwords.hash(password).await?;
     let identity = state.accounts.create(&name, &email, role, &hash).await?;
     session::log_in(session, &identity).await?;
     tracing::info!(user = %identity.id, role = %identity.role, "signed up");
@@ -35,7 +35,7 @@ pub async fn log_in(
         Some(account) => (Some(account.password_hash), Some(account.identity)),
         None => (None, None),
     };
-    let verified = password::verify(password, stored_hash).await?;
+    let verified = state.passwords.verify(password, stored_hash).await?;
     let Some(identity) = identity.filter(|_| verified) else {
         state.login_limiter.record_failure(&email, ip).await?;
         tracing::info!(%ip, "login refused");

@@ -23,8 +23,16 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::domain::live::ServerMessage;
 
-/// Events a channel may hold before a slow socket starts to lag (and is told to resync).
-const CHANNEL_CAPACITY: usize = 64;
+/// Events a channel may hold before a slow socket starts to lag (and is told to resync). Each
+/// slot costs memory for as long as the channel is followed, and every logged-in socket follows
+/// its user's channel, which carries little (offers, logouts): so it is kept small.
+#[derive(Debug, Clone, Copy)]
+pub enum Capacity {
+    /// A user's channel: offers, withdrawals, logouts, driver changes.
+    User = 8,
+    /// A ride's channel: status changes and positions (several a second).
+    Ride = 32,
+}
 /// A SUBSCRIBE that takes longer than this is given up on; the reconnect loop will retry it.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -43,6 +51,8 @@ pub enum BusEvent {
     },
     /// A login ended (logout): the sockets opened with it close.
     LoggedOut { login: String },
+    /// A driver's ride or presence changed: their sockets check the next position in Redis.
+    DriverChanged,
     /// Messages may have been lost while Redis was away.
     Resync,
 }
@@ -52,6 +62,7 @@ pub enum BusEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Internal {
     LoggedOut { login: String },
+    DriverChanged,
 }
 
 /// The text to publish on a user's channel when one of their logins ends.
@@ -80,6 +91,7 @@ impl BusEvent {
         }
         match serde_json::from_str::<Internal>(payload) {
             Ok(Internal::LoggedOut { login }) => Some(Self::LoggedOut { login }),
+            Ok(Internal::DriverChanged) => Some(Self::DriverChanged),
             Err(_) => None,
         }
     }
@@ -159,14 +171,14 @@ impl Bus {
     /// Subscribes to `channel`. Returns once Redis confirmed the subscription (or, while Redis
     /// is away, at once: the reconnect will subscribe and send a resync), so a state read after
     /// this call is never older than the first event received.
-    pub async fn subscribe(&self, channel: String) -> Subscription {
+    pub async fn subscribe(&self, channel: String, capacity: Capacity) -> Subscription {
         let (receiver, first) = {
             let mut channels = self.lock();
             let entry = channels
                 .wanted
                 .entry(channel.clone())
                 .or_insert_with(|| Channel {
-                    sender: broadcast::channel(CHANNEL_CAPACITY).0,
+                    sender: broadcast::channel(capacity as usize).0,
                     subscribers: 0,
                 });
             entry.subscribers += 1;
@@ -413,6 +425,15 @@ mod tests {
         assert!(matches!(
             BusEvent::parse(&payload),
             Some(BusEvent::LoggedOut { login }) if login == "abc"
+        ));
+    }
+
+    #[test]
+    fn a_driver_change_is_an_internal_event() {
+        // As the scripts publish it (dispatch_lib.lua, `driver_changed`).
+        assert!(matches!(
+            BusEvent::parse(r#"{"type":"driver_changed"}"#),
+            Some(BusEvent::DriverChanged)
         ));
     }
 

@@ -16,7 +16,6 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use super::dispatch::Step;
-use super::password;
 use super::redis_errors::RedisResultExt;
 use super::AppState;
 use crate::domain::city::{self, Street};
@@ -336,7 +335,7 @@ async fn demo_account(ctx: &Ctx, n: usize) -> Result<Option<(Identity, Car)>, Ap
         None => {
             // Nobody knows this password, so nobody can log in as a demo driver.
             let password = Password::parse_new(&hex::encode(rand::random::<[u8; 32]>()))?;
-            let hash = password::hash(password).await?;
+            let hash = ctx.state.passwords.hash(password).await?;
             match accounts
                 .create(&Name::parse(&name)?, &email, Role::Driver, &hash)
                 .await

@@ -37,15 +37,54 @@ static NEAREST: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nea
 static NEARBY: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/nearby.lua")));
 
 /// Distance a position may jump on top of the speed limit: GPS jitter, a fix after a tunnel.
-const POSITION_SLACK_M: f64 = 100.0;
+pub const POSITION_SLACK_M: f64 = 100.0;
 /// The window of the per-driver position rate.
-const POSITION_WINDOW: Duration = Duration::from_secs(1);
+pub const POSITION_WINDOW: Duration = Duration::from_secs(1);
 
 /// What makes a driver's position believable.
 #[derive(Debug, Clone, Copy)]
-struct PositionLimits {
-    max_speed_mps: f64,
-    per_window: u32,
+pub struct PositionLimits {
+    pub max_speed_mps: f64,
+    /// Positions allowed per `POSITION_WINDOW`.
+    pub per_window: u32,
+}
+
+impl PositionLimits {
+    /// Whether moving `metres` in `secs` is believable.
+    pub fn plausible(&self, metres: f64, secs: f64) -> bool {
+        metres <= POSITION_SLACK_M + self.max_speed_mps * secs.max(0.0)
+    }
+
+    pub fn rate_limited(&self, retry_in_ms: u64) -> LiveError {
+        LiveError::new(
+            LiveErrorCode::RateLimited,
+            format!(
+                "at most {} positions a second; this one was dropped, send the next in {} ms",
+                self.per_window, retry_in_ms
+            ),
+        )
+    }
+
+    pub fn implausible(&self, metres: &str, secs: &str) -> LiveError {
+        LiveError::new(
+            LiveErrorCode::Implausible,
+            format!(
+                "that position is {metres} m from your last one, sent {secs} s before: \
+                 faster than {:.0} km/h, so it was refused. Go offline and online again \
+                 to start from a new place",
+                self.max_speed_mps * 3.6
+            ),
+        )
+    }
+}
+
+/// What the full position check in Redis answered for an accepted position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionReceipt {
+    /// The ride it was published to: the driver's ride, if they have one.
+    pub ride: Option<RideId>,
+    /// Redis's clock when it was stored (unix ms).
+    pub redis_now_ms: u64,
 }
 
 /// How long a ride request's client key is remembered for retries.
@@ -315,7 +354,7 @@ impl Dispatch {
         car: &Car,
         at: GeoPoint,
     ) -> Result<(), AppError> {
-        let _: (String, String) = self
+        let _: (String, String, String) = self
             .invoke(&DRIVER)
             .arg(driver.id.as_str())
             .arg("online")
@@ -338,7 +377,22 @@ impl Dispatch {
         driver: &Identity,
         at: GeoPoint,
     ) -> Result<Option<RideId>, LiveError> {
-        let (outcome, detail): (String, String) = self
+        Ok(self.position_checked(driver, at).await?.ride)
+    }
+
+    pub fn position_limits(&self) -> PositionLimits {
+        self.positions
+    }
+
+    /// The full check of a position, in Redis: the driver is online, the position is plausible
+    /// from the stored one and within the driver's rate across every instance; then it is
+    /// stored (the GEO index too, for a free driver) and published to the driver's ride.
+    pub async fn position_checked(
+        &self,
+        driver: &Identity,
+        at: GeoPoint,
+    ) -> Result<PositionReceipt, LiveError> {
+        let (outcome, detail, now): (String, String, String) = self
             .invoke(&DRIVER)
             .arg(driver.id.as_str())
             .arg("position")
@@ -352,30 +406,20 @@ impl Dispatch {
             .await
             .or_unavailable()?;
         match outcome.as_str() {
-            "ok" => Ok((!detail.is_empty()).then(|| RideId::from_trusted(detail))),
+            "ok" => Ok(PositionReceipt {
+                ride: (!detail.is_empty()).then(|| RideId::from_trusted(detail)),
+                redis_now_ms: now.parse().unwrap_or_default(),
+            }),
             "offline" => Err(LiveError::new(
                 LiveErrorCode::Conflict,
                 "go online before sending your position",
             )),
-            "rate_limited" => Err(LiveError::new(
-                LiveErrorCode::RateLimited,
-                format!(
-                    "at most {} positions a second; this one was dropped, send the next in {} ms",
-                    self.positions.per_window,
-                    detail.parse::<u64>().unwrap_or(1000)
-                ),
-            )),
+            "rate_limited" => Err(self
+                .positions
+                .rate_limited(detail.parse::<u64>().unwrap_or(1000))),
             "implausible" => {
                 let (metres, secs) = detail.split_once(',').unwrap_or((&detail, "0"));
-                Err(LiveError::new(
-                    LiveErrorCode::Implausible,
-                    format!(
-                        "that position is {metres} m from your last one, sent {secs} s before: \
-                         faster than {:.0} km/h, so it was refused. Go offline and online again \
-                         to start from a new place",
-                        self.positions.max_speed_mps * 3.6
-                    ),
-                ))
+                Err(self.positions.implausible(metres, secs))
             }
             other => {
                 tracing::error!(outcome = other, "driver.lua answered an unknown outcome");
@@ -385,7 +429,7 @@ impl Dispatch {
     }
 
     pub async fn go_offline(&self, driver: &Identity) -> Result<(), AppError> {
-        let (outcome, _): (String, String) = self
+        let (outcome, _, _): (String, String, String) = self
             .invoke(&DRIVER)
             .arg(driver.id.as_str())
             .arg("offline")
@@ -399,6 +443,22 @@ impl Dispatch {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Publishes a position the socket checked itself (see `server::tracker`) on the ride's
+    /// channel: one command, no script.
+    pub async fn publish_position(&self, channel: &str, json: &str) -> Result<(), LiveError> {
+        let _: u64 = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(json)
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        Ok(())
+    }
+
+    pub fn ride_channel(&self, ride: &RideId) -> String {
+        format!("{}{ride}", self.ride_channels)
     }
 
     /// A ride as `viewer` may see it: its rider, its driver, or the driver it is offered to.

@@ -19,6 +19,7 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tracker;
 pub mod ws;
 
 pub use config::Config;

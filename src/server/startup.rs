@@ -58,7 +58,7 @@ impl Application {
         let pubsub_client = redis::Client::open(config.redis_url.as_str())
             .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
         let (bus, bus_task) = Bus::start(pubsub_client, stop_rx.clone());
-        let state = AppState {
+        let state = AppState::new(super::state::Parts {
             bus,
             live: Live {
                 stop: stop_rx,
@@ -67,6 +67,7 @@ impl Application {
             },
             dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
+            passwords: super::password::Passwords::per_core(),
             login_limiter: LoginLimiter::new(
                 redis.clone(),
                 keys.clone(),
@@ -78,7 +79,7 @@ impl Application {
             redis,
             leptos_options: leptos_options.clone(),
             config: Arc::new(config),
-        };
+        });
         let router = router(state.clone(), session_store);
         let listener = TcpListener::bind(leptos_options.site_addr)
             .await

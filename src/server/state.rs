@@ -11,13 +11,33 @@ use super::accounts::AccountStore;
 use super::bus::Bus;
 use super::dispatch::Dispatch;
 use super::keys::Keys;
+use super::password::Passwords;
 use super::ratelimit::LoginLimiter;
 use super::ws::Live;
 use super::Config;
 use crate::domain::AppError;
 
+/// Cloned for every request and held by every live socket, so it is one pointer: the parts
+/// live once per instance behind it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+/// What an instance's handlers share.
+pub struct Parts {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     /// One multiplexed connection for every command of this instance; it reconnects by itself.
@@ -25,6 +45,8 @@ pub struct AppState {
     pub keys: Keys,
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
+    /// Argon2 on a few low-priority threads of its own, so logins queue instead of piling up.
+    pub passwords: Passwords,
     pub dispatch: Dispatch,
     /// The instance's one pub/sub connection, shared by its live sockets.
     pub bus: Bus,

@@ -21,7 +21,8 @@ use tokio_util::task::TaskTracker;
 use tower_sessions::session::Id;
 use tower_sessions::Session;
 
-use super::bus::{BusEvent, Subscription};
+use super::bus::{BusEvent, Capacity, Subscription};
+use super::tracker::{self, Plan, PositionTracker};
 use super::{session, AppState};
 use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
 use crate::domain::ride::RideId;
@@ -30,10 +31,48 @@ use crate::domain::{AppError, Identity, Role};
 /// Frames and messages above this are not even buffered: the connection is dropped. Between
 /// `MAX_MESSAGE_BYTES` and this, a message is read only to be answered `too_large`.
 const TRANSPORT_LIMIT: usize = 64 * 1024;
+
+/// How each live socket's buffers are sized. tungstenite's defaults (a 128 KiB read buffer,
+/// zero-filled on the first read, and 128 KiB of write coalescing) cost more than a hundred
+/// kilobytes of resident memory per socket; Hail's messages are a few hundred bytes, so a
+/// small read buffer (grown for the rare bigger message, up to `TRANSPORT_LIMIT`) and writes
+/// that go out at once keep an idle socket to a few kilobytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketBuffers {
+    /// Bytes read from the connection at a time.
+    pub read: usize,
+    /// Bytes gathered before a write is made (0: every message is written at once).
+    pub write: usize,
+    /// Bytes a socket may have waiting to be written before a send fails: a client that does
+    /// not read is dropped instead of growing the server.
+    pub max_write: usize,
+    /// The largest frame and message read at all.
+    pub max_message: usize,
+}
+
+pub const SOCKET_BUFFERS: SocketBuffers = SocketBuffers {
+    read: 512,
+    write: 0,
+    max_write: 4 * TRANSPORT_LIMIT,
+    max_message: TRANSPORT_LIMIT,
+};
+
+impl SocketBuffers {
+    fn apply<F>(self, ws: WebSocketUpgrade<F>) -> WebSocketUpgrade<F> {
+        ws.read_buffer_size(self.read)
+            .write_buffer_size(self.write)
+            .max_write_buffer_size(self.max_write)
+            .max_message_size(self.max_message)
+            .max_frame_size(self.max_message)
+    }
+}
+
 /// A socket that cannot take a message within this time is too slow to keep.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Messages a socket may send in a burst, and per second after it.
-const BURST: f64 = 20.0;
+/// How long a closing socket waits for the client's Close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// Messages a socket may send per second (and twice that in a burst), unless drivers are
+/// allowed more positions than that: then twice their position rate.
 const PER_SEC: f64 = 10.0;
 /// Refused messages in a row before the socket is closed as abusive.
 const MAX_STRIKES: u32 = 20;
@@ -77,8 +116,8 @@ pub async fn upgrade(
     };
     let login = session::login_id(&session).await.ok().flatten();
     let sockets = state.live.sockets.clone();
-    ws.max_message_size(TRANSPORT_LIMIT)
-        .max_frame_size(TRANSPORT_LIMIT)
+    SOCKET_BUFFERS
+        .apply(ws)
         .on_failed_upgrade(|err| tracing::info!(error = %err, "a live upgrade failed"))
         .on_upgrade(move |socket| {
             let connection = Connection::new(state, identity, session_id, login);
@@ -109,21 +148,27 @@ pub fn origin_allowed(allowed: &[String], origin: Option<&str>, host: Option<&st
 /// A per-socket token bucket: a burst, then a steady rate.
 #[derive(Debug)]
 struct Bucket {
+    per_sec: f64,
+    burst: f64,
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
-    fn new(now: Instant) -> Self {
+    /// The bucket of a socket whose drivers may send `positions_per_sec`.
+    fn new(positions_per_sec: u32, now: Instant) -> Self {
+        let per_sec = PER_SEC.max(2.0 * f64::from(positions_per_sec));
         Self {
-            tokens: BURST,
+            per_sec,
+            burst: 2.0 * per_sec,
+            tokens: 2.0 * per_sec,
             at: now,
         }
     }
 
     fn take(&mut self, now: Instant) -> bool {
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * PER_SEC;
-        self.tokens = (self.tokens + refill).min(BURST);
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + refill).min(self.burst);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -151,6 +196,8 @@ struct Connection {
     login: Option<String>,
     feeds: StreamMap<Feed, Subscription>,
     bucket: Bucket,
+    /// A driver's positions between two checks in Redis.
+    tracker: PositionTracker,
     strikes: u32,
     last_heard: Instant,
 }
@@ -161,13 +208,15 @@ struct Gone;
 impl Connection {
     fn new(state: AppState, identity: Identity, session_id: Id, login: Option<String>) -> Self {
         let now = Instant::now();
+        let limits = state.dispatch.position_limits();
         Self {
             state,
             identity,
             session_id,
             login,
             feeds: StreamMap::new(),
-            bucket: Bucket::new(now),
+            bucket: Bucket::new(limits.per_window, now),
+            tracker: PositionTracker::new(limits, now),
             strikes: 0,
             last_heard: now,
         }
@@ -177,7 +226,7 @@ impl Connection {
     async fn run(mut self, mut socket: WebSocket) {
         let ping_every = Duration::from_secs(self.state.config.ws_ping_secs.max(1));
         let user_channel = self.state.keys.user_channel(&self.identity.id);
-        let user_feed = self.state.bus.subscribe(user_channel).await;
+        let user_feed = self.state.bus.subscribe(user_channel, Capacity::User).await;
         self.feeds.insert(Feed::User, user_feed);
         let welcome = ServerMessage::Welcome {
             user_id: self.identity.id.clone(),
@@ -199,23 +248,26 @@ impl Connection {
                     "the server is restarting; reconnect",
                 )));
             }
+            // The handlers' futures are boxed: they hold Redis and session futures, and inline
+            // they would sit in every idle socket's task for its whole life; boxed, they take
+            // memory only while a message is being handled.
             tokio::select! {
                 frame = socket.recv() => {
                     let Some(Ok(frame)) = frame else { break Ok(None) };
                     self.last_heard = Instant::now();
-                    match self.on_frame(&mut socket, frame).await {
+                    match Box::pin(self.on_frame(&mut socket, frame)).await {
                         Ok(None) => {}
                         other => break other,
                     }
                 }
                 Some(first) = self.feeds.next() => {
-                    match self.on_events(&mut socket, first).await {
+                    match Box::pin(self.on_events(&mut socket, first)).await {
                         Ok(None) => {}
                         other => break other,
                     }
                 }
                 _ = ping.tick() => {
-                    match self.on_tick(&mut socket, ping_every).await {
+                    match Box::pin(self.on_tick(&mut socket, ping_every)).await {
                         Ok(None) => {}
                         other => break other,
                     }
@@ -230,6 +282,17 @@ impl Connection {
             };
             let _ =
                 tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+            // The closing handshake: read (and drop) what the client still sends until its own
+            // Close. Dropping a socket with unread data makes the kernel answer with a reset,
+            // and the client would lose the close frame and its reason.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(frame)) = socket.recv().await {
+                    if matches!(frame, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
             tracing::debug!(code, reason, "live socket closed by the server");
         } else {
             tracing::debug!("live socket closed by the client");
@@ -256,7 +319,10 @@ impl Connection {
         if !self.bucket.take(Instant::now()) {
             let err = LiveError::new(
                 LiveErrorCode::RateLimited,
-                format!("too many messages: at most {PER_SEC} a second; this one was dropped"),
+                format!(
+                    "too many messages: at most {} a second; this one was dropped",
+                    self.bucket.per_sec
+                ),
             );
             return self.refuse(socket, err).await;
         }
@@ -279,8 +345,8 @@ impl Connection {
                     return self.refuse(socket, err).await;
                 }
                 self.strikes = 0;
-                match self.state.dispatch.position(&self.identity, at).await {
-                    Ok(_) => Ok(None),
+                match self.position(at).await {
+                    Ok(()) => Ok(None),
                     // Honest mistakes (offline, a GPS jump) are answered but not held against
                     // the socket; a flood is.
                     Err(err) if err.code == LiveErrorCode::RateLimited => {
@@ -292,6 +358,36 @@ impl Connection {
                     }
                 }
             }
+        }
+    }
+
+    /// A driver's position: checked here, and in Redis at most once a second (see
+    /// `server::tracker`); published to the driver's ride, if they have one.
+    async fn position(&mut self, at: crate::domain::GeoPoint) -> Result<(), LiveError> {
+        let (now, wall_ms) = (Instant::now(), tracker::wall_ms());
+        let dispatch = &self.state.dispatch;
+        match self.tracker.plan(at, now, wall_ms) {
+            Plan::Refuse(err) => Err(err),
+            Plan::Keep => Ok(()),
+            Plan::Publish { channel, json } => {
+                let published = dispatch.publish_position(&channel, &json).await;
+                if published.is_err() {
+                    self.tracker.forget();
+                }
+                published
+            }
+            Plan::Check => match dispatch.position_checked(&self.identity, at).await {
+                Ok(receipt) => {
+                    self.tracker.checked(at, now, wall_ms, receipt, |ride| {
+                        dispatch.ride_channel(ride)
+                    });
+                    Ok(())
+                }
+                Err(err) => {
+                    self.tracker.forget();
+                    Err(err)
+                }
+            },
         }
     }
 
@@ -311,7 +407,7 @@ impl Connection {
             return self.refuse(socket, err).await;
         }
         let channel = self.state.keys.ride_channel(&ride_id);
-        let subscription = self.state.bus.subscribe(channel).await;
+        let subscription = self.state.bus.subscribe(channel, Capacity::Ride).await;
         match self.state.dispatch.view(&ride_id, &self.identity).await {
             Ok(ride) => {
                 self.feeds.insert(feed, subscription);
@@ -411,6 +507,7 @@ impl Connection {
                         return Ok(Some((close::SESSION_ENDED, "you logged out")));
                     }
                 }
+                BusEvent::DriverChanged => self.tracker.forget(),
                 BusEvent::Forward { message, json } => {
                     match message {
                         // A driver knows where they are; only the rider is sent the car.
@@ -518,13 +615,40 @@ mod tests {
     }
 
     #[test]
+    fn socket_buffers_are_small_but_hold_every_message_hail_reads() {
+        let b = SOCKET_BUFFERS;
+        // Small: an idle socket must cost a few kilobytes, not tungstenite's 128 KiB.
+        assert!(b.read <= 512, "read buffer {}", b.read);
+        assert_eq!(b.write, 0, "messages are written at once, not gathered");
+        // Yet a client's every ordinary message fits one read...
+        let position = r#"{"type":"position","lat":-33.868820123456,"lng":151.209296123456}"#;
+        let subscribe = r#"{"type":"subscribe","ride_id":"0123456789abcdef0123456789abcdef"}"#;
+        assert!(position.len() + 14 <= b.read && subscribe.len() + 14 <= b.read);
+        // ...a too-large message is still read whole, to be answered `too_large`...
+        assert!(b.max_message > crate::domain::live::MAX_MESSAGE_BYTES);
+        // ...and a reply of the largest size can always be queued for a slow reader, while
+        // a reader that stops reading altogether is bounded.
+        assert!(b.max_write > b.write + b.max_message);
+        assert!(b.max_write <= 256 * 1024);
+    }
+
+    #[test]
     fn the_bucket_allows_a_burst_then_a_steady_rate() {
         let start = Instant::now();
-        let mut bucket = Bucket::new(start);
+        let mut bucket = Bucket::new(5, start);
         let burst = (0..100).take_while(|_| bucket.take(start)).count();
-        assert_eq!(burst, BURST as usize);
+        assert_eq!(burst, 20);
         assert!(!bucket.take(start));
         assert!(bucket.take(start + Duration::from_millis(100)));
         assert!(!bucket.take(start + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn drivers_allowed_more_positions_get_room_for_them_and_for_other_messages() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(15, start);
+        assert_eq!(bucket.per_sec, 30.0);
+        let burst = (0..100).take_while(|_| bucket.take(start)).count();
+        assert_eq!(burst, 60);
     }
 }

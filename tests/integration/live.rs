@@ -635,3 +635,91 @@ async fn a_ride_channel_is_subscribed_once_per_instance_and_released_after() {
     }
     let _: () = redis::cmd("PING").query_async(&mut redis).await.unwrap();
 }
+
+/// Positions between two checks in Redis are published by the driver's socket from memory
+/// (server::tracker); news that the ride ended must reach that memory before the next one.
+#[tokio::test]
+async fn no_position_reaches_a_ride_after_it_was_cancelled() {
+    let Assigned {
+        cluster,
+        mut rider,
+        driver,
+        ride,
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider_live = Live::open(a, &rider).await;
+    rider_live.subscribe(&ride).await;
+    let mut driver_live = Live::open(b, &driver).await;
+    // A few positions 250 ms apart: the first is checked in Redis, the next ones are not.
+    for lng in [13.4061, 13.4062, 13.4063] {
+        let at = hail::domain::GeoPoint::new(52.5210, lng).unwrap();
+        driver_live.send(&ClientMessage::Position { at }).await;
+        rider_live
+            .wait_for(
+                "the driver's position",
+                |m| matches!(m, ServerMessage::Position { lng, .. } if *lng == at.lng()),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let cancelled = rider
+        .ride_step(a, "/api/cancel_ride", ride.as_str(), &[])
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    rider_live
+        .wait_for("the cancellation", |m| {
+            matches!(
+                m,
+                ServerMessage::Status {
+                    status: RideStatus::Cancelled,
+                    ..
+                }
+            )
+        })
+        .await;
+    // Well inside a second of the last check in Redis.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after = hail::domain::GeoPoint::new(52.5210, 13.4064).unwrap();
+    driver_live
+        .send(&ClientMessage::Position { at: after })
+        .await;
+
+    rider_live.expect_silence(Duration::from_millis(700)).await;
+    driver_live.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_free_driver_s_first_position_after_accepting_reaches_the_rider_at_once() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let mut rider = Browser::rider(a, "Rita").await;
+    let mut driver = Browser::driver_online(b, "Dora", (52.5210, 13.4060)).await;
+    let mut driver_live = Live::open(b, &driver).await;
+    // Checked in Redis: a free driver. Until the next check, a second away, the socket would
+    // keep further positions to itself, had it not heard that the driver took a ride.
+    let free = hail::domain::GeoPoint::new(52.5210, 13.4061).unwrap();
+    driver_live
+        .send(&ClientMessage::Position { at: free })
+        .await;
+    let requested = rider.request_ride(a, &client_key()).await;
+    assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
+    let ride = RideId::parse(requested.json()["id"].as_str().unwrap()).unwrap();
+    driver_live
+        .wait_for("the offer", |m| matches!(m, ServerMessage::Offer { .. }))
+        .await;
+    let accepted = driver.ride_step(b, "/api/accept", ride.as_str(), &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let mut rider_live = Live::open(a, &rider).await;
+    rider_live.subscribe(&ride).await;
+
+    let at = hail::domain::GeoPoint::new(52.5210, 13.4064).unwrap();
+    driver_live.send(&ClientMessage::Position { at }).await;
+
+    rider_live
+        .wait_for(
+            "that very position",
+            |m| matches!(m, ServerMessage::Position { lng, .. } if *lng == at.lng()),
+        )
+        .await;
+}

@@ -16,6 +16,7 @@ redis.call('HSET', rk, 'driver_id', driver, 'driver_name', d[2] or '', 'car_make
   'car_model', d[4] or '', 'car_plate', d[5] or '', 'offered_to', '', 'offer_expires_ms', '')
 redis.call('HSET', dk, 'offer', '', 'ride', id)
 unavailable(driver)
+driver_changed(driver)
 redis.call('ZREM', DEADLINES, id)
 redis.call('ZADD', P .. 'rides:driver:' .. driver, now, id)
 changed(id, now, 'driver_assigned')

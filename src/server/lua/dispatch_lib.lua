@@ -61,6 +61,13 @@ local function tell_driver(driver, message)
   redis.call('PUBLISH', CH_USER .. driver, cjson.encode(message))
 end
 
+-- Tells the driver's live sockets that their ride or presence changed, so the next position
+-- is checked against Redis again instead of the socket's memory (see server::tracker). Only
+-- instances read it; clients never see it.
+local function driver_changed(driver)
+  redis.call('PUBLISH', CH_USER .. driver, '{"type":"driver_changed"}')
+end
+
 -- A driver who is online and free goes (back) into the index of available drivers.
 local function make_available(driver, now)
   local d = redis.call('HMGET', driver_key(driver), 'online', 'lng', 'lat', 'at_ms', 'ride')
@@ -93,6 +100,7 @@ local function finish(id, now, status)
     if redis.call('HGET', dk, 'ride') == id then
       redis.call('HSET', dk, 'ride', '')
       make_available(f[2], now)
+      driver_changed(f[2])
     end
   end
   local rk_rider = rider_key(f[1])

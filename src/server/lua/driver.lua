@@ -2,9 +2,10 @@
 -- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
 -- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window,
 -- the window (ms).
--- Returns {outcome, detail}: ok (detail: the driver's ride) | offline (a position from a
+-- Returns {outcome, detail, now}: ok (detail: the driver's ride) | offline (a position from a
 -- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
--- (detail: "metres,seconds" from the last position) | busy (going offline with a ride).
+-- (detail: "metres,seconds" from the last position) | busy (going offline with a ride); now is
+-- Redis's clock (ms), which live sockets use to date the positions they publish themselves.
 local driver, action = ARGV[8], ARGV[9]
 local dk = driver_key(driver)
 local now = now_ms()
@@ -12,26 +13,27 @@ if action == 'online' then
   redis.call('HSET', dk, 'online', 1, 'lat', ARGV[10], 'lng', ARGV[11], 'at_ms', now,
     'name', ARGV[12], 'car_make', ARGV[13], 'car_model', ARGV[14], 'car_plate', ARGV[15])
   make_available(driver, now)
-  return { 'ok', redis.call('HGET', dk, 'ride') or '' }
+  driver_changed(driver)
+  return { 'ok', redis.call('HGET', dk, 'ride') or '', tostring(now) }
 elseif action == 'position' then
   local lat, lng = tonumber(ARGV[10]), tonumber(ARGV[11])
   local max_mps, slack_m = tonumber(ARGV[12]), tonumber(ARGV[13])
   local per_window, window_ms = tonumber(ARGV[14]), tonumber(ARGV[15])
   local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
-  if d[1] ~= '1' then return { 'offline', '' } end
+  if d[1] ~= '1' then return { 'offline', '', tostring(now) } end
   -- Counted per driver, not per socket or instance: a fixed window in Redis.
   local rate = P .. 'rate:position:' .. driver
   local sent = redis.call('INCR', rate)
   if sent == 1 then redis.call('PEXPIRE', rate, window_ms) end
   if sent > per_window then
-    return { 'rate_limited', tostring(math.max(redis.call('PTTL', rate), 1)) }
+    return { 'rate_limited', tostring(math.max(redis.call('PTTL', rate), 1)), tostring(now) }
   end
   local prev_lat, prev_lng, prev_at = tonumber(d[2]), tonumber(d[3]), tonumber(d[4])
   if prev_lat and prev_lng and prev_at then
     local secs = math.max(now - prev_at, 0) / 1000
     local moved = distance_m(prev_lat, prev_lng, lat, lng)
     if moved > slack_m + max_mps * secs then
-      return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs) }
+      return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs), tostring(now) }
     end
   end
   redis.call('HSET', dk, 'lat', ARGV[10], 'lng', ARGV[11], 'at_ms', now)
@@ -42,12 +44,13 @@ elseif action == 'position' then
     redis.call('PUBLISH', CH_RIDE .. ride, cjson.encode({ type = 'position', ride_id = ride,
       lat = lat, lng = lng, at_ms = now }))
   end
-  return { 'ok', ride or '' }
+  return { 'ok', ride or '', tostring(now) }
 else
   local d = redis.call('HMGET', dk, 'ride', 'offer')
-  if not blank(d[1]) then return { 'busy', d[1] } end
+  if not blank(d[1]) then return { 'busy', d[1], tostring(now) } end
   redis.call('HSET', dk, 'online', 0)
   unavailable(driver)
   if not blank(d[2]) then pass_on(d[2], driver, now) end
-  return { 'ok', '' }
+  driver_changed(driver)
+  return { 'ok', '', tostring(now) }
 end
