@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod demo;
 mod live;
+mod loadgen;
 mod location;
 mod pages;
 mod resilience;

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The cost benchmark: starts its own redis-server and two release instances of Hail (separate
+# processes, free ports), drives them with hail-loadgen and writes the tables between the
+# `bench:begin` and `bench:end` markers of BENCHMARKS.md from the JSON lines it collects in
+# target/bench/results.jsonl. About 10 minutes on this 2-core machine, most of it Argon2 sign-ups.
+#
+#   ./scripts/bench.sh                  # everything, the numbers go into BENCHMARKS.md
+#   BENCH_QUICK=1 ./scripts/bench.sh    # small sizes, a couple of minutes, BENCHMARKS.md untouched
+#   HAIL_BIN=path/to/hail ./scripts/bench.sh   # measure another build (e.g. an older commit)
+#   BENCH_ONLY=rides ./scripts/bench.sh        # one scenario: rides, idle, session, page, wasm
+#   BENCH_ONLY=profile ./scripts/bench.sh      # a CPU profile of both instances at 10,000/s
+#                                              # (linux-perf; a flamegraph with inferno)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+quick=${BENCH_QUICK:-}
+only=${BENCH_ONLY:-}
+out=target/bench
+mkdir -p "$out"
+results="$out/results${quick:+-quick}.jsonl"
+: >"$results"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wants() { [ -z "$only" ] && [ "$1" != profile ] || [ "$only" = "$1" ]; }
+
+say "building the release server and the load generator"
+cargo build --release --features ssr --bins
+bin=${HAIL_BIN:-target/release/hail}
+loadgen=target/release/hail-loadgen
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+redis_pid=$!
+pids+=("$redis_pid")
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
+
+# Positions per driver: the phases go up to 12.5 a second, so the limit is raised to 15 (by
+# configuration, as an operator would; the checks themselves stay on).
+declare -A port pid
+start_instance() {
+  local name=$1
+  port[$name]=$(free_port)
+  LEPTOS_SITE_ADDR="127.0.0.1:${port[$name]}" LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=hail \
+    REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn HAIL_KEY_PREFIX=bench \
+    HAIL_POSITIONS_PER_SEC=15 "$bin" >"$work/$name.log" 2>&1 &
+  pid[$name]=$!
+  pids+=("${pid[$name]}")
+  until curl -sf "http://127.0.0.1:${port[$name]}/readyz" >/dev/null; do sleep 0.1; done
+}
+stop_instance() {
+  kill "${pid[$1]}" 2>/dev/null || true
+  wait "${pid[$1]}" 2>/dev/null || true
+}
+fresh_pair() {
+  for name in a b; do [ -n "${pid[$name]:-}" ] && stop_instance "$name"; done
+  redis-cli -p "$redis_port" flushall >/dev/null
+  start_instance a
+  start_instance b
+}
+url() { echo "http://127.0.0.1:${port[$1]}"; }
+measured() { echo --pid "hail-a=${pid[a]}" --pid "hail-b=${pid[b]}" --pid "redis=$redis_pid"; }
+
+if [ -n "$quick" ]; then
+  rides=100 idle=200 sockets=500 secs=5 pairs=25 pages=200
+  phases=(--phase "50x1:$secs" --phase "50x5:$secs" --phase "100x5:$secs" --phase "100x10:$secs")
+  burst=(--phase "50x5:$((secs + 5))" --login-burst 20)
+else
+  rides=2000 idle=6000 sockets=5000 secs=20 pairs=250 pages=2000
+  phases=(--phase 1000x1:30 --phase 1000x5:30 --phase 2000x5:30 --phase 2000x7.5:20
+    --phase 2000x10:20 --phase 2000x12.5:20)
+  burst=(--phase 1000x5:20 --login-burst 100)
+fi
+
+if wants rides; then
+  say "rides: $rides rides, $idle idle sockets, then the phases (riders on A, drivers on B)"
+  fresh_pair
+  # shellcheck disable=SC2046
+  "$loadgen" rides --label rides --rider-url "$(url a)" --driver-url "$(url b)" \
+    --rides "$rides" --idle "$idle" "${phases[@]}" "${burst[@]}" $(measured) >>"$results"
+fi
+if wants idle; then
+  say "idle: $sockets logged-in sockets over A and B"
+  fresh_pair
+  # shellcheck disable=SC2046
+  "$loadgen" idle --label idle --url "$(url a)" --url "$(url b)" --sockets "$sockets" \
+    $(measured) >>"$results"
+fi
+if wants session; then
+  say "session: saved on A, read on B, 16 clients"
+  fresh_pair
+  # shellcheck disable=SC2046
+  "$loadgen" session --label session --write-url "$(url a)" --read-url "$(url b)" \
+    --concurrency 16 --requests "$pairs" $(measured) >>"$results"
+fi
+if wants page; then
+  say "page: /rider, one request at a time"
+  fresh_pair
+  # shellcheck disable=SC2046
+  "$loadgen" page --label page --url "$(url a)" --path /rider --requests "$pages" \
+    --concurrency 1 $(measured) >>"$results"
+fi
+if [ "$only" = profile ]; then
+  # 1000 rides x 10/s: 10,000 positions a second, sampled for 15 s once the phase runs.
+  say "profile: 1000 rides at 10 positions a second each, perf on both instances"
+  command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
+  fresh_pair
+  label=$(basename "$bin")
+  # shellcheck disable=SC2046
+  "$loadgen" rides --label profile --rider-url "$(url a)" --driver-url "$(url b)" \
+    --rides 1000 --phase 1000x10:30 $(measured) >>"$results" 2>"$work/loadgen.err" &
+  lg=$!
+  until grep -q "^phase 1" "$work/loadgen.err"; do sleep 0.5; done
+  sleep 3
+  perf record -F 499 --call-graph dwarf,16384 -p "${pid[a]},${pid[b]}" -o "$work/perf.data" \
+    -- sleep 15 2>"$work/perf.err" >&2
+  wait "$lg"
+  perf report -i "$work/perf.data" --stdio --no-children --sort comm,symbol --percent-limit 1 \
+    >"$out/profile-$label.txt" 2>/dev/null
+  perf script -i "$work/perf.data" 2>/dev/null >"$work/perf.script"
+  if command -v inferno-collapse-perf >/dev/null; then
+    inferno-collapse-perf <"$work/perf.script" >"$out/profile-$label.folded"
+    inferno-flamegraph --title "hail-a + hail-b at 10,000 positions/s ($label)" \
+      <"$out/profile-$label.folded" >"$out/profile-$label.svg"
+  fi
+  say "profile in $out/profile-$label.*"
+fi
+if wants wasm && cargo leptos --version >/dev/null 2>&1; then
+  say "wasm: the release build's size"
+  cargo leptos build --release >&2
+  wasm=$(ls target/site/pkg/*.wasm | head -1)
+  raw=$(stat -c %s "$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  br=$(if command -v brotli >/dev/null; then brotli -c -q 11 "$wasm" | wc -c; else echo null; fi)
+  echo "{\"mode\":\"wasm\",\"file\":\"$wasm\",\"raw\":$raw,\"gzip\":$gz,\"brotli\":$br}" >>"$results"
+fi
+
+say "results in $results"
+if [ -z "$quick" ] && [ -z "$only" ]; then
+  python3 scripts/bench_tables.py "$results" BENCHMARKS.md "$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+  say "BENCHMARKS.md updated"
+else
+  python3 scripts/bench_tables.py "$results" - ""
+fi
