@@ -27,7 +27,7 @@ def tables(runs, redis_version):
     out.append(
         f"Measured {datetime.date.today()} by `./scripts/bench.sh`: {os.cpu_count()} cores shared by "
         f"the load generator, both instances and Redis {redis_version or '(version unknown)'} "
-        f"(persistence off); load average before the run {load[0]:.1f}. Riders on instance A, "
+        f"(persistence off); load average {load[0]:.1f} as the tables were written. Riders on instance A, "
         f"drivers on instance B: every position crosses instances through Redis."
     )
     for run in runs:
