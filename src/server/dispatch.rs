@@ -457,10 +457,6 @@ impl Dispatch {
         Ok(())
     }
 
-    pub fn ride_channel(&self, ride: &RideId) -> String {
-        format!("{}{ride}", self.ride_channels)
-    }
-
     /// A ride as `viewer` may see it: its rider, its driver, or the driver it is offered to.
     /// Anyone else gets the same 404 as for a ride that does not exist.
     pub async fn view(&self, ride: &RideId, viewer: &Identity) -> Result<RideView, AppError> {

@@ -15,6 +15,7 @@
 //! driver's channel (a ride accepted or ended, online, offline) and any refused or failed check
 //! make the next position take the full check again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::dispatch::{PositionLimits, PositionReceipt, POSITION_WINDOW};
@@ -33,8 +34,8 @@ pub enum Plan {
     Refuse(LiveError),
     /// Run the full check in Redis, then report with [`PositionTracker::checked`].
     Check,
-    /// Accepted: publish this text on this channel.
-    Publish { channel: String, json: String },
+    /// Accepted: publish this text on this channel (shared: no copy of the name per position).
+    Publish { channel: Arc<str>, json: String },
     /// Accepted: a free driver's position, stored at the next check.
     Keep,
 }
@@ -43,7 +44,7 @@ pub enum Plan {
 struct Synced {
     at: Instant,
     /// The driver's ride and its channel, as Redis said.
-    ride: Option<(RideId, String)>,
+    ride: Option<(RideId, Arc<str>)>,
     /// Redis's clock minus this instance's, in ms.
     clock_offset_ms: i64,
 }
@@ -131,7 +132,7 @@ impl PositionTracker {
         self.synced = Some(Synced {
             at: now,
             ride: receipt.ride.map(|ride| {
-                let channel = channel_of(&ride);
+                let channel = channel_of(&ride).into();
                 (ride, channel)
             }),
             clock_offset_ms: receipt.redis_now_ms as i64 - wall_ms as i64,
@@ -197,7 +198,7 @@ mod tests {
         let Plan::Publish { channel, json } = tracker.plan(point(13.4001), later, 1_200) else {
             panic!("published");
         };
-        assert_eq!(channel, format!("hail:ride:{}", ride()));
+        assert_eq!(&*channel, format!("hail:ride:{}", ride()));
         let message = ServerMessage::parse(&json).unwrap();
         assert_eq!(
             message,

@@ -365,7 +365,7 @@ impl Connection {
     /// `server::tracker`); published to the driver's ride, if they have one.
     async fn position(&mut self, at: crate::domain::GeoPoint) -> Result<(), LiveError> {
         let (now, wall_ms) = (Instant::now(), tracker::wall_ms());
-        let dispatch = &self.state.dispatch;
+        let (dispatch, keys) = (&self.state.dispatch, &self.state.keys);
         match self.tracker.plan(at, now, wall_ms) {
             Plan::Refuse(err) => Err(err),
             Plan::Keep => Ok(()),
@@ -378,9 +378,8 @@ impl Connection {
             }
             Plan::Check => match dispatch.position_checked(&self.identity, at).await {
                 Ok(receipt) => {
-                    self.tracker.checked(at, now, wall_ms, receipt, |ride| {
-                        dispatch.ride_channel(ride)
-                    });
+                    self.tracker
+                        .checked(at, now, wall_ms, receipt, |ride| keys.ride_channel(ride));
                     Ok(())
                 }
                 Err(err) => {
