@@ -445,18 +445,6 @@ impl Dispatch {
         }
     }
 
-    /// Publishes a position the socket checked itself (see `server::tracker`) on the ride's
-    /// channel: one command, no script.
-    pub async fn publish_position(&self, channel: &str, json: &str) -> Result<(), LiveError> {
-        let _: u64 = redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(json)
-            .query_async(&mut self.redis.clone())
-            .await
-            .or_unavailable()?;
-        Ok(())
-    }
-
     /// A ride as `viewer` may see it: its rider, its driver, or the driver it is offered to.
     /// Anyone else gets the same 404 as for a ride that does not exist.
     pub async fn view(&self, ride: &RideId, viewer: &Identity) -> Result<RideView, AppError> {

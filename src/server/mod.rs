@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod health;
 pub mod keys;
 pub mod password;
+pub mod publisher;
 pub mod ratelimit;
 pub mod redis_errors;
 pub mod session;

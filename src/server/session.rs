@@ -56,8 +56,18 @@ pub async fn require_identity(session: &Session) -> Result<Identity, AppError> {
 /// write to Redis on every request. So a session is saved (and its expiry and cookie renewed)
 /// once half of its idle window has passed since the last renewal.
 async fn renew_if_half_used(session: &Session) -> Result<(), AppError> {
+    if renewal_due(session).await? {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        session.insert(RENEWED_AT, now).await.map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Whether half of the session's idle window has passed since it was last renewed (by any
+/// instance): only then is a renewal worth a write.
+pub async fn renewal_due(session: &Session) -> Result<bool, AppError> {
     let Some(Expiry::OnInactivity(idle)) = session.expiry() else {
-        return Ok(());
+        return Ok(false);
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let renewed_at = session
@@ -65,10 +75,7 @@ async fn renew_if_half_used(session: &Session) -> Result<(), AppError> {
         .await
         .map_err(store_error)?
         .unwrap_or(0);
-    if now - renewed_at >= idle.whole_seconds() / 2 {
-        session.insert(RENEWED_AT, now).await.map_err(store_error)?;
-    }
-    Ok(())
+    Ok(now - renewed_at >= idle.whole_seconds() / 2)
 }
 
 /// Logs `identity` in: a new session id (the old one dies, so a planted id is worthless), then

@@ -66,6 +66,7 @@ impl Application {
                 session_store: Arc::new(session_store.clone()),
             },
             dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
+            publisher: super::publisher::Publisher::start(redis.clone()),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
             passwords: super::password::Passwords::per_core(),
             login_limiter: LoginLimiter::new(

@@ -12,6 +12,7 @@ use super::bus::Bus;
 use super::dispatch::Dispatch;
 use super::keys::Keys;
 use super::password::Passwords;
+use super::publisher::Publisher;
 use super::ratelimit::LoginLimiter;
 use super::ws::Live;
 use super::Config;
@@ -48,6 +49,8 @@ pub struct Parts {
     /// Argon2 on a few low-priority threads of its own, so logins queue instead of piling up.
     pub passwords: Passwords,
     pub dispatch: Dispatch,
+    /// Drivers' positions on their way to Redis, in batches.
+    pub publisher: Publisher,
     /// The instance's one pub/sub connection, shared by its live sockets.
     pub bus: Bus,
     pub live: Live,

@@ -7,6 +7,7 @@
 //! closes the socket, and neither disturbs any other socket.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use tokio_stream::{StreamExt as _, StreamMap};
 use tokio_util::task::TaskTracker;
 use tower_sessions::session::Id;
 use tower_sessions::Session;
+use tracing::Instrument as _;
 
 use super::bus::{BusEvent, Capacity, Subscription};
 use super::tracker::{self, Plan, PositionTracker};
@@ -196,8 +198,11 @@ struct Connection {
     login: Option<String>,
     feeds: StreamMap<Feed, Subscription>,
     bucket: Bucket,
-    /// A driver's positions between two checks in Redis.
-    tracker: PositionTracker,
+    /// A driver's positions between two checks in Redis: made at the first position, so that
+    /// riders' sockets do not carry it.
+    tracker: Option<Box<PositionTracker>>,
+    /// Positions queued with the publisher since the last check in Redis.
+    unflushed: bool,
     strikes: u32,
     last_heard: Instant,
 }
@@ -214,89 +219,101 @@ impl Connection {
             identity,
             session_id,
             login,
-            feeds: StreamMap::new(),
+            // Most sockets follow only their user's channel; a ride adds one.
+            feeds: StreamMap::with_capacity(1),
             bucket: Bucket::new(limits.per_window, now),
-            tracker: PositionTracker::new(limits, now),
+            tracker: None,
+            unflushed: false,
             strikes: 0,
             last_heard: now,
         }
     }
 
-    #[tracing::instrument(skip_all, fields(user = %self.identity.id))]
-    async fn run(mut self, mut socket: WebSocket) {
-        let ping_every = Duration::from_secs(self.state.config.ws_ping_secs.max(1));
-        let user_channel = self.state.keys.user_channel(&self.identity.id);
-        let user_feed = self.state.bus.subscribe(user_channel, Capacity::User).await;
-        self.feeds.insert(Feed::User, user_feed);
-        let welcome = ServerMessage::Welcome {
-            user_id: self.identity.id.clone(),
-            role: self.identity.role,
-            ping_secs: ping_every.as_secs(),
-        };
-        if send(&mut socket, welcome.to_json()).await.is_err() {
-            return;
-        }
-        tracing::debug!("live socket open");
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stop = self.state.live.stop.clone();
-        let closing: Result<Closing, Gone> = loop {
-            if *stop.borrow() {
-                break Ok(Some((
-                    close::GOING_AWAY,
-                    "the server is restarting; reconnect",
-                )));
-            }
-            // The handlers' futures are boxed: they hold Redis and session futures, and inline
-            // they would sit in every idle socket's task for its whole life; boxed, they take
-            // memory only while a message is being handled.
-            tokio::select! {
-                frame = socket.recv() => {
-                    let Some(Ok(frame)) = frame else { break Ok(None) };
-                    self.last_heard = Instant::now();
-                    match Box::pin(self.on_frame(&mut socket, frame)).await {
-                        Ok(None) => {}
-                        other => break other,
-                    }
-                }
-                Some(first) = self.feeds.next() => {
-                    match Box::pin(self.on_events(&mut socket, first)).await {
-                        Ok(None) => {}
-                        other => break other,
-                    }
-                }
-                _ = ping.tick() => {
-                    match Box::pin(self.on_tick(&mut socket, ping_every)).await {
-                        Ok(None) => {}
-                        other => break other,
-                    }
-                }
-                _ = stop.changed() => {}
-            }
-        };
-        if let Ok(Some((code, reason))) = closing {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
+    /// Serves the socket until either side closes it.
+    ///
+    /// Not an `async fn`: one would move its arguments into the body's own locals, so the
+    /// connection and the socket would be stored twice in every socket's task (and three
+    /// times under `#[tracing::instrument]`, which wraps the body in a second future). Here
+    /// the block uses them where they were captured.
+    fn run(mut self, mut socket: WebSocket) -> impl Future<Output = ()> + Send {
+        let span = tracing::info_span!("live", user = %self.identity.id);
+        async move {
+            let ping_every = Duration::from_secs(self.state.config.ws_ping_secs.max(1));
+            let user_channel = self.state.keys.user_channel(&self.identity.id);
+            let user_feed = self.state.bus.subscribe(user_channel, Capacity::User).await;
+            self.feeds.insert(Feed::User, user_feed);
+            let welcome = ServerMessage::Welcome {
+                user_id: self.identity.id.clone(),
+                role: self.identity.role,
+                ping_secs: ping_every.as_secs(),
             };
-            let _ =
-                tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
-            // The closing handshake: read (and drop) what the client still sends until its own
-            // Close. Dropping a socket with unread data makes the kernel answer with a reset,
-            // and the client would lose the close frame and its reason.
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                while let Some(Ok(frame)) = socket.recv().await {
-                    if matches!(frame, Message::Close(_)) {
-                        break;
-                    }
+            if send(&mut socket, welcome.to_json()).await.is_err() {
+                return;
+            }
+            tracing::debug!("live socket open");
+            let mut ping =
+                tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+            ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut stop = self.state.live.stop.clone();
+            let closing: Result<Closing, Gone> = loop {
+                if *stop.borrow() {
+                    break Ok(Some((
+                        close::GOING_AWAY,
+                        "the server is restarting; reconnect",
+                    )));
                 }
-            })
-            .await;
-            tracing::debug!(code, reason, "live socket closed by the server");
-        } else {
-            tracing::debug!("live socket closed by the client");
+                // The handlers' futures are boxed: they hold Redis and session futures, and inline
+                // they would sit in every idle socket's task for its whole life; boxed, they take
+                // memory only while a message is being handled.
+                tokio::select! {
+                    frame = socket.recv() => {
+                        let Some(Ok(frame)) = frame else { break Ok(None) };
+                        self.last_heard = Instant::now();
+                        match Box::pin(self.on_frame(&mut socket, frame)).await {
+                            Ok(None) => {}
+                            other => break other,
+                        }
+                    }
+                    Some(first) = self.feeds.next() => {
+                        match Box::pin(self.on_events(&mut socket, first)).await {
+                            Ok(None) => {}
+                            other => break other,
+                        }
+                    }
+                    _ = ping.tick() => {
+                        match Box::pin(self.on_tick(&mut socket, ping_every)).await {
+                            Ok(None) => {}
+                            other => break other,
+                        }
+                    }
+                    _ = stop.changed() => {}
+                }
+            };
+            if let Ok(Some((code, reason))) = closing {
+                let frame = CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                let _ =
+                    tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame))))
+                        .await;
+                // The closing handshake: read (and drop) what the client still sends until its own
+                // Close. Dropping a socket with unread data makes the kernel answer with a reset,
+                // and the client would lose the close frame and its reason.
+                let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                    while let Some(Ok(frame)) = socket.recv().await {
+                        if matches!(frame, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                tracing::debug!(code, reason, "live socket closed by the server");
+            } else {
+                tracing::debug!("live socket closed by the client");
+            }
         }
+        .instrument(span)
     }
 
     async fn on_frame(&mut self, socket: &mut WebSocket, frame: Message) -> Result<Closing, Gone> {
@@ -362,31 +379,59 @@ impl Connection {
     }
 
     /// A driver's position: checked here, and in Redis at most once a second (see
-    /// `server::tracker`); published to the driver's ride, if they have one.
+    /// `server::tracker`); published to the driver's ride, if they have one, through the
+    /// instance's publisher (`server::publisher`) without waiting for Redis.
     async fn position(&mut self, at: crate::domain::GeoPoint) -> Result<(), LiveError> {
         let (now, wall_ms) = (Instant::now(), tracker::wall_ms());
-        let (dispatch, keys) = (&self.state.dispatch, &self.state.keys);
-        match self.tracker.plan(at, now, wall_ms) {
+        let limits = self.state.dispatch.position_limits();
+        let tracker = self
+            .tracker
+            .get_or_insert_with(|| Box::new(PositionTracker::new(limits, now)));
+        match tracker.plan(at, now, wall_ms) {
             Plan::Refuse(err) => Err(err),
             Plan::Keep => Ok(()),
             Plan::Publish { channel, json } => {
-                let published = dispatch.publish_position(&channel, &json).await;
-                if published.is_err() {
-                    self.tracker.forget();
-                }
-                published
+                self.state.publisher.publish(channel, json)?;
+                self.unflushed = true;
+                Ok(())
             }
-            Plan::Check => match dispatch.position_checked(&self.identity, at).await {
-                Ok(receipt) => {
-                    self.tracker
-                        .checked(at, now, wall_ms, receipt, |ride| keys.ride_channel(ride));
-                    Ok(())
+            Plan::Check => {
+                // The check may publish this position itself: the ones queued before it go
+                // first.
+                if std::mem::take(&mut self.unflushed) {
+                    self.state.publisher.flushed().await;
                 }
-                Err(err) => {
-                    self.tracker.forget();
-                    Err(err)
+                self.check(at, now, wall_ms).await
+            }
+        }
+    }
+
+    /// What Redis said may have changed: the next position takes the full check.
+    fn forget_positions(&mut self) {
+        if let Some(tracker) = self.tracker.as_mut() {
+            tracker.forget();
+        }
+    }
+
+    /// The full check in Redis; what it says is remembered until it may have changed.
+    async fn check(
+        &mut self,
+        at: crate::domain::GeoPoint,
+        now: Instant,
+        wall_ms: u64,
+    ) -> Result<(), LiveError> {
+        let (dispatch, keys) = (&self.state.dispatch, &self.state.keys);
+        match dispatch.position_checked(&self.identity, at).await {
+            Ok(receipt) => {
+                if let Some(tracker) = self.tracker.as_mut() {
+                    tracker.checked(at, now, wall_ms, receipt, |ride| keys.ride_channel(ride));
                 }
-            },
+                Ok(())
+            }
+            Err(err) => {
+                self.forget_positions();
+                Err(err)
+            }
         }
     }
 
@@ -506,7 +551,7 @@ impl Connection {
                         return Ok(Some((close::SESSION_ENDED, "you logged out")));
                     }
                 }
-                BusEvent::DriverChanged => self.tracker.forget(),
+                BusEvent::DriverChanged => self.forget_positions(),
                 BusEvent::Forward { message, json } => {
                     match message {
                         // A driver knows where they are; only the rider is sent the car.
@@ -526,8 +571,8 @@ impl Connection {
         Ok(None)
     }
 
-    /// Every ping interval: is the peer still there, is the session still valid, and should a
-    /// ride under way keep it alive?
+    /// Every ping interval: is the peer still there, is the session still valid, and, once half
+    /// of its idle window has passed, should a ride under way keep it alive?
     async fn on_tick(&mut self, socket: &mut WebSocket, every: Duration) -> Result<Closing, Gone> {
         if self.last_heard.elapsed() > every * 3 {
             return Ok(Some((close::GOING_AWAY, "no answer to pings")));
@@ -543,7 +588,12 @@ impl Connection {
         );
         match session::identity_of(&session).await {
             Ok(Some(_)) => {
-                if self.ride_under_way().await {
+                // The ride is looked up only when a renewal is due (once per half idle window,
+                // not on every ping of every socket): the session record was just read, so
+                // asking costs nothing, while the ride costs two more Redis round trips.
+                if session::renewal_due(&session).await.unwrap_or(false)
+                    && self.ride_under_way().await
+                {
                     if let Err(err) = session::keep_alive(&session).await {
                         tracing::warn!(error = %err, "could not keep a riding session alive");
                     }

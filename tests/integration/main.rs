@@ -11,5 +11,6 @@ mod live;
 mod loadgen;
 mod location;
 mod pages;
+mod publisher;
 mod resilience;
 mod rides;

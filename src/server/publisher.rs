@@ -1,0 +1,106 @@
+//! Positions go to Redis in batches: the instance's one publisher task takes every position its
+//! drivers' sockets queued since its last write and sends them as one pipeline of `PUBLISH`es.
+//!
+//! A socket does not wait for Redis to answer its position, so the driver's next frame is read
+//! at once, and under load Redis reads, answers and delivers many positions per wake-up instead
+//! of one (its subscribers then receive them in one write too). Batches form by themselves:
+//! while one pipeline is on its way, the next positions queue behind it, so a quiet instance
+//! publishes each position at once and a busy one in larger pipelines, with no timer.
+//!
+//! Order is kept: positions leave in the order they were queued, and a socket that is about to
+//! run the full check in Redis (which may publish too) first waits for what it queued before
+//! ([`Publisher::flushed`]). The queue is bounded: when Redis cannot keep up, positions are
+//! refused as `unavailable` instead of piling up in memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::live::{LiveError, LiveErrorCode};
+
+/// Positions waiting to be published, at most; beyond that they are refused.
+const QUEUE: usize = 16 * 1024;
+/// Commands in one pipeline, at most.
+const MAX_BATCH: usize = 512;
+/// A failed pipeline is reported at most this often (Redis being away fails every one).
+const WARN_EVERY: Duration = Duration::from_secs(5);
+
+enum Item {
+    Publish {
+        channel: Arc<str>,
+        json: String,
+    },
+    /// Answered once everything queued before it was published (or failed).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// A handle on the instance's publisher; cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    queue: mpsc::Sender<Item>,
+}
+
+impl Publisher {
+    /// Starts the publisher's task; it ends when the last handle is dropped.
+    pub fn start(redis: ConnectionManager) -> Self {
+        let (queue, items) = mpsc::channel(QUEUE);
+        tokio::spawn(run(redis, items));
+        Self { queue }
+    }
+
+    /// Queues `json` for `channel`. Fails only when the queue is full (Redis is not keeping up)
+    /// or the publisher has stopped.
+    pub fn publish(&self, channel: Arc<str>, json: String) -> Result<(), LiveError> {
+        self.queue
+            .try_send(Item::Publish { channel, json })
+            .map_err(|_| {
+                LiveError::new(
+                    LiveErrorCode::Unavailable,
+                    "the server is too busy to pass your position on; send the next one",
+                )
+            })
+    }
+
+    /// Returns once every position queued before this call has been published (or failed).
+    pub async fn flushed(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.queue.send(Item::Barrier(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
+    }
+}
+
+async fn run(mut redis: ConnectionManager, mut items: mpsc::Receiver<Item>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut barriers = Vec::new();
+    let mut last_warning: Option<Instant> = None;
+    let mut failed = 0u64;
+    while items.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        let mut published = 0usize;
+        for item in batch.drain(..) {
+            match item {
+                Item::Publish { channel, json } => {
+                    pipe.cmd("PUBLISH").arg(&*channel).arg(json).ignore();
+                    published += 1;
+                }
+                Item::Barrier(done) => barriers.push(done),
+            }
+        }
+        if published > 0 {
+            if let Err(err) = pipe.query_async::<()>(&mut redis).await {
+                failed += published as u64;
+                if last_warning.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                    tracing::warn!(error = %err, lost = failed, "positions could not be published");
+                    last_warning = Some(Instant::now());
+                    failed = 0;
+                }
+            }
+        }
+        for done in barriers.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}

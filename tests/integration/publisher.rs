@@ -1,0 +1,120 @@
+//! The position publisher against a real Redis: batches keep the order positions were queued
+//! in, `flushed` waits for them, and publishing goes on after Redis comes back.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hail::server::publisher::Publisher;
+
+use crate::harness::TestRedis;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn publisher(redis: &TestRedis) -> Publisher {
+    let manager = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    Publisher::start(manager)
+}
+
+async fn listener(redis: &TestRedis, channel: &str) -> redis::aio::PubSub {
+    let mut pubsub = redis::Client::open(redis.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub.subscribe(channel).await.unwrap();
+    pubsub
+}
+
+async fn received(pubsub: &mut redis::aio::PubSub, count: usize) -> Vec<String> {
+    let mut stream = pubsub.on_message();
+    let mut got = Vec::new();
+    while got.len() < count {
+        let message = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("every queued position arrives")
+            .expect("the subscription stays open");
+        got.push(message.get_payload::<String>().unwrap());
+    }
+    got
+}
+
+#[tokio::test]
+async fn positions_are_published_in_the_order_they_were_queued() {
+    let redis = TestRedis::start().await;
+    let publisher = publisher(&redis).await;
+    let channel: std::sync::Arc<str> = "t:ride:order".into();
+    let mut pubsub = listener(&redis, &channel).await;
+
+    // Queued faster than one round trip each, so they leave in pipelines of many.
+    let sent: Vec<String> = (0..2000).map(|i| format!("{{\"n\":{i}}}")).collect();
+    for json in &sent {
+        publisher.publish(channel.clone(), json.clone()).unwrap();
+    }
+    tokio::time::timeout(PATIENCE, publisher.flushed())
+        .await
+        .expect("flushed returns once the queue is published");
+
+    assert_eq!(received(&mut pubsub, sent.len()).await, sent);
+}
+
+#[tokio::test]
+async fn flushed_waits_for_what_was_queued_before_it() {
+    let redis = TestRedis::start().await;
+    let publisher = publisher(&redis).await;
+    let mut other = redis.connection().await;
+    // Each round: a position queued, `flushed`, then a PUBLISH on another connection. If
+    // `flushed` returned before Redis had the position, the two would arrive swapped.
+    let channel: std::sync::Arc<str> = "t:ride:flush".into();
+    let mut pubsub = listener(&redis, &channel).await;
+    for round in 0..20 {
+        publisher
+            .publish(channel.clone(), format!("{{\"round\":{round}}}"))
+            .unwrap();
+        publisher.flushed().await;
+        let _: () = redis::cmd("PUBLISH")
+            .arg(&*channel)
+            .arg(format!("{{\"after\":{round}}}"))
+            .query_async(&mut other)
+            .await
+            .unwrap();
+    }
+    let got = received(&mut pubsub, 40).await;
+    let expected: Vec<String> = (0..20)
+        .flat_map(|r| [format!("{{\"round\":{r}}}"), format!("{{\"after\":{r}}}")])
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn publishing_resumes_after_redis_comes_back() {
+    let mut redis = TestRedis::start().await;
+    let publisher = publisher(&redis).await;
+    let channel: std::sync::Arc<str> = "t:ride:restart".into();
+
+    redis.restart().await;
+    // Positions queued while the connection is re-established may be lost (riders resync);
+    // the publisher itself must keep going.
+    let mut pubsub = listener(&redis, &channel).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut stream = pubsub.on_message();
+    loop {
+        publisher
+            .publish(channel.clone(), "{\"alive\":true}".to_owned())
+            .unwrap();
+        publisher.flushed().await;
+        if let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(200), stream.next()).await
+        {
+            assert_eq!(message.get_payload::<String>().unwrap(), "{\"alive\":true}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publisher never published again"
+        );
+    }
+}
