@@ -10,4 +10,7 @@ bash scripts/setup.sh
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} bash scripts/redis.sh
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export HAIL_DEMO_DRIVERS="${HAIL_DEMO_DRIVERS:-6}"
+# Precompressed files of an earlier `--precompress` release build would be served instead of the
+# ones `watch` writes.
+rm -f target/site/pkg/*.br target/site/pkg/*.gz
 exec cargo leptos watch "$@"

@@ -26,6 +26,9 @@ step "unit and integration tests"
 cargo test --features ssr 2>&1 | tee "$logs/cargo-test.log"
 
 step "end-to-end (Chromium, two instances)"
+# A release build made with --precompress leaves .br/.gz files that the server would send in
+# place of this build's fresh ones.
+rm -f target/site/pkg/*.br target/site/pkg/*.gz
 cargo leptos build
 bash scripts/e2e.sh 2>&1 | tee "$logs/e2e.log"
 
