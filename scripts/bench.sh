@@ -122,15 +122,16 @@ if [ "$only" = profile ]; then
   lg=$!
   until grep -q "^phase 1" "$work/loadgen.err"; do sleep 0.5; done
   sleep 3
-  perf record -F 499 --call-graph dwarf,16384 -p "${pid[a]},${pid[b]}" -o "$work/perf.data" \
-    -- sleep 15 2>"$work/perf.err" >&2
+  perf record -F 499 --call-graph dwarf,16384 -p "${pid[a]},${pid[b]},$redis_pid" \
+    -o "$work/perf.data" -- sleep 15 2>"$work/perf.err" >&2
   wait "$lg"
-  perf report -i "$work/perf.data" --stdio --no-children --sort comm,symbol --percent-limit 1 \
-    >"$out/profile-$label.txt" 2>/dev/null
+  # Flat: where the samples land, per process (the instances' threads are all tokio-rt-worker).
+  perf report -i "$work/perf.data" --stdio --no-children --sort pid,dso,symbol -g none \
+    --percent-limit 0.5 >"$out/profile-$label.txt" 2>/dev/null
   perf script -i "$work/perf.data" 2>/dev/null >"$work/perf.script"
   if command -v inferno-collapse-perf >/dev/null; then
     inferno-collapse-perf <"$work/perf.script" >"$out/profile-$label.folded"
-    inferno-flamegraph --title "hail-a + hail-b at 10,000 positions/s ($label)" \
+    inferno-flamegraph --title "hail-a + hail-b + redis at 10,000 positions/s ($label)" \
       <"$out/profile-$label.folded" >"$out/profile-$label.svg"
   fi
   say "profile in $out/profile-$label.*"
