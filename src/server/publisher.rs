@@ -104,3 +104,33 @@ async fn run(mut redis: ConnectionManager, mut items: mpsc::Receiver<Item>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher_with_room_for(n: usize) -> (Publisher, mpsc::Receiver<Item>) {
+        let (queue, items) = mpsc::channel(n);
+        (Publisher { queue }, items)
+    }
+
+    #[test]
+    fn a_full_queue_refuses_positions_as_unavailable() {
+        let (publisher, _items) = publisher_with_room_for(2);
+        let channel: Arc<str> = "t:ride:x".into();
+        assert!(publisher.publish(channel.clone(), "1".into()).is_ok());
+        assert!(publisher.publish(channel.clone(), "2".into()).is_ok());
+        let refused = publisher.publish(channel, "3".into()).unwrap_err();
+        assert_eq!(refused.code, LiveErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn a_stopped_publisher_refuses_positions() {
+        let (publisher, items) = publisher_with_room_for(8);
+        drop(items);
+        let refused = publisher
+            .publish("t:ride:x".into(), "1".into())
+            .unwrap_err();
+        assert_eq!(refused.code, LiveErrorCode::Unavailable);
+    }
+}
