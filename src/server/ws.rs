@@ -508,22 +508,27 @@ impl Connection {
                 _ => break,
             }
         }
-        let mut latest_position = HashSet::new();
-        let mut keep = vec![true; batch.len()];
-        for (i, (_, event)) in batch.iter().enumerate().rev() {
-            if let Ok(event) = event {
-                if let BusEvent::Forward {
-                    message: ServerMessage::Position { ride_id, .. },
-                    ..
-                } = &**event
-                {
-                    keep[i] = latest_position.insert(ride_id.clone());
+        // Which events to skip: older positions of a ride with a newer one in the batch. Most
+        // wake-ups carry one event, and then there is nothing to thin (nor to allocate).
+        let mut skip = Vec::new();
+        if batch.len() > 1 {
+            let mut latest_position = HashSet::new();
+            skip = vec![false; batch.len()];
+            for (i, (_, event)) in batch.iter().enumerate().rev() {
+                if let Ok(event) = event {
+                    if let BusEvent::Forward {
+                        message: ServerMessage::Position { ride_id, .. },
+                        ..
+                    } = &**event
+                    {
+                        skip[i] = !latest_position.insert(ride_id);
+                    }
                 }
             }
         }
         let mut resync_sent = false;
-        for ((feed, event), keep) in batch.into_iter().zip(keep) {
-            if !keep {
+        for (i, (feed, event)) in batch.into_iter().enumerate() {
+            if skip.get(i).copied().unwrap_or(false) {
                 continue;
             }
             let event = match event {
