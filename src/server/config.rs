@@ -120,6 +120,12 @@ pub struct Config {
     #[arg(long, env = "HAIL_MAX_SPEED_KMH", default_value_t = 200.0)]
     pub max_speed_kmh: f64,
 
+    /// Threads that hash passwords (Argon2id, tens of milliseconds and 19 MiB each). 0: one
+    /// fewer than the cores this process may use, at least one, so that a burst of logins
+    /// queues on them while live traffic always keeps a core of its own.
+    #[arg(long, env = "HAIL_PASSWORD_THREADS", default_value_t = 0)]
+    pub password_threads: usize,
+
     /// Positions one driver may send per second, over every socket and instance together.
     #[arg(long, env = "HAIL_POSITIONS_PER_SEC", default_value_t = 5)]
     pub positions_per_sec: u32,

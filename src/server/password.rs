@@ -4,7 +4,7 @@
 //! on tokio's blocking pool, a burst of logins would hash on as many threads as it has (up to
 //! 512), each allocating its own 19 MiB that glibc's per-thread arenas then keep: resident
 //! memory grew by gigabytes and the position path starved. Here hashing is bounded instead:
-//! one worker thread per core, each reusing one memory block for every hash it computes, at
+//! a few worker threads (by default all cores but one), each reusing one memory block for every hash it computes, at
 //! a lower scheduling priority, so logins queue while live traffic keeps its CPU.
 
 use std::cell::RefCell;
@@ -121,7 +121,19 @@ impl PooledArgon2 {
 
 type Job = Box<dyn FnOnce(&PooledArgon2) + Send>;
 
-/// The instance's password hasher: a queue in front of one worker thread per core. Cheap to
+/// How many hashing threads to start: the configured number, or by default (`0`) one fewer
+/// than the `cores`, at least one. Hashing on every core made positions wait behind it during
+/// a burst of logins even at a lower priority (the scheduler lets a running thread finish its
+/// slice first); with a core left free they do not.
+pub fn workers(configured: usize, cores: usize) -> usize {
+    if configured > 0 {
+        configured
+    } else {
+        cores.saturating_sub(1).max(1)
+    }
+}
+
+/// The instance's password hasher: a queue in front of a few worker threads ([`workers`]). Cheap to
 /// clone; the workers stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct Passwords {
@@ -149,11 +161,6 @@ impl Passwords {
             jobs,
             decoy: Arc::default(),
         }
-    }
-
-    /// One worker per core this process may use.
-    pub fn per_core() -> Self {
-        Self::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     async fn run<T: Send + 'static>(
@@ -246,6 +253,14 @@ fn lower_priority() {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn by_default_hashing_leaves_one_core_to_live_traffic() {
+        assert_eq!(workers(0, 1), 1);
+        assert_eq!(workers(0, 2), 1);
+        assert_eq!(workers(0, 8), 7);
+        assert_eq!(workers(3, 2), 3);
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {

@@ -68,7 +68,10 @@ impl Application {
             dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
             publisher: super::publisher::Publisher::start(redis.clone()),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
-            passwords: super::password::Passwords::per_core(),
+            passwords: super::password::Passwords::start(super::password::workers(
+                config.password_threads,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
             login_limiter: LoginLimiter::new(
                 redis.clone(),
                 keys.clone(),
