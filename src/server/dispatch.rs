@@ -78,6 +78,16 @@ impl PositionLimits {
     }
 }
 
+/// Where a position's rate is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateCounted {
+    /// In Redis, per driver across every instance (`POST /api/position`, demo drivers).
+    InRedis,
+    /// By the caller: a live socket counts every position it reads (`server::tracker`), and
+    /// checks in Redis at most once a second, where counting would only count the checks.
+    ByCaller,
+}
+
 /// What the full position check in Redis answered for an accepted position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionReceipt {
@@ -377,7 +387,15 @@ impl Dispatch {
         driver: &Identity,
         at: GeoPoint,
     ) -> Result<Option<RideId>, LiveError> {
-        Ok(self.position_checked(driver, at).await?.ride)
+        Ok(self
+            .position_checked(driver, at, RateCounted::InRedis)
+            .await?
+            .ride)
+    }
+
+    /// The driver's hash in this instance's region.
+    pub fn driver_key(&self, driver: &UserId) -> String {
+        self.keys.driver(&self.region, driver)
     }
 
     pub fn position_limits(&self) -> PositionLimits {
@@ -385,13 +403,19 @@ impl Dispatch {
     }
 
     /// The full check of a position, in Redis: the driver is online, the position is plausible
-    /// from the stored one and within the driver's rate across every instance; then it is
-    /// stored (the GEO index too, for a free driver) and published to the driver's ride.
+    /// from the stored one and, when `rate` says so, within the driver's rate across every
+    /// instance; then it is stored (the GEO index too, for a free driver) and published to the
+    /// driver's ride.
     pub async fn position_checked(
         &self,
         driver: &Identity,
         at: GeoPoint,
+        rate: RateCounted,
     ) -> Result<PositionReceipt, LiveError> {
+        let per_window = match rate {
+            RateCounted::InRedis => self.positions.per_window,
+            RateCounted::ByCaller => 0,
+        };
         let (outcome, detail, now): (String, String, String) = self
             .invoke(&DRIVER)
             .arg(driver.id.as_str())
@@ -400,7 +424,7 @@ impl Dispatch {
             .arg(at.lng())
             .arg(self.positions.max_speed_mps)
             .arg(POSITION_SLACK_M)
-            .arg(self.positions.per_window)
+            .arg(per_window)
             .arg(POSITION_WINDOW.as_millis() as u64)
             .invoke_async(&mut self.redis.clone())
             .await

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
+use super::tracker::Stored;
 use crate::domain::live::{LiveError, LiveErrorCode};
 
 /// Positions waiting to be published, at most; beyond that they are refused.
@@ -31,6 +32,7 @@ enum Item {
     Publish {
         channel: Arc<str>,
         json: String,
+        store: Option<Box<Stored>>,
     },
     /// Answered once everything queued before it was published (or failed).
     Barrier(oneshot::Sender<()>),
@@ -50,11 +52,21 @@ impl Publisher {
         Self { queue }
     }
 
-    /// Queues `json` for `channel`. Fails only when the queue is full (Redis is not keeping up)
-    /// or the publisher has stopped.
-    pub fn publish(&self, channel: Arc<str>, json: String) -> Result<(), LiveError> {
+    /// Queues `json` for `channel`, and the driver's position to store in the same pipeline when
+    /// `store` is given. Fails only when the queue is full (Redis is not keeping up) or the
+    /// publisher has stopped.
+    pub fn publish(
+        &self,
+        channel: Arc<str>,
+        json: String,
+        store: Option<Box<Stored>>,
+    ) -> Result<(), LiveError> {
         self.queue
-            .try_send(Item::Publish { channel, json })
+            .try_send(Item::Publish {
+                channel,
+                json,
+                store,
+            })
             .map_err(|_| {
                 LiveError::new(
                     LiveErrorCode::Unavailable,
@@ -82,8 +94,23 @@ async fn run(mut redis: ConnectionManager, mut items: mpsc::Receiver<Item>) {
         let mut published = 0usize;
         for item in batch.drain(..) {
             match item {
-                Item::Publish { channel, json } => {
+                Item::Publish {
+                    channel,
+                    json,
+                    store,
+                } => {
                     pipe.cmd("PUBLISH").arg(&*channel).arg(json).ignore();
+                    if let Some(stored) = store {
+                        pipe.cmd("HSET")
+                            .arg(&*stored.key)
+                            .arg("lat")
+                            .arg(stored.at.lat())
+                            .arg("lng")
+                            .arg(stored.at.lng())
+                            .arg("at_ms")
+                            .arg(stored.at_ms)
+                            .ignore();
+                    }
                     published += 1;
                 }
                 Item::Barrier(done) => barriers.push(done),
@@ -118,9 +145,9 @@ mod tests {
     fn a_full_queue_refuses_positions_as_unavailable() {
         let (publisher, _items) = publisher_with_room_for(2);
         let channel: Arc<str> = "t:ride:x".into();
-        assert!(publisher.publish(channel.clone(), "1".into()).is_ok());
-        assert!(publisher.publish(channel.clone(), "2".into()).is_ok());
-        let refused = publisher.publish(channel, "3".into()).unwrap_err();
+        assert!(publisher.publish(channel.clone(), "1".into(), None).is_ok());
+        assert!(publisher.publish(channel.clone(), "2".into(), None).is_ok());
+        let refused = publisher.publish(channel, "3".into(), None).unwrap_err();
         assert_eq!(refused.code, LiveErrorCode::Unavailable);
     }
 
@@ -129,7 +156,7 @@ mod tests {
         let (publisher, items) = publisher_with_room_for(8);
         drop(items);
         let refused = publisher
-            .publish("t:ride:x".into(), "1".into())
+            .publish("t:ride:x".into(), "1".into(), None)
             .unwrap_err();
         assert_eq!(refused.code, LiveErrorCode::Unavailable);
     }

@@ -2,18 +2,25 @@
 //! one `PUBLISH` instead of a script.
 //!
 //! Every position is checked in the instance first: the driver's rate (counted per socket, in
-//! one-second windows) and a plausible speed from the last position this socket accepted. At
-//! most once a second (`SYNC_EVERY`), and whenever the socket knows nothing yet, the position
-//! goes through the full check in Redis instead (`Dispatch::position_checked`): online, speed
-//! from the stored position, the rate across instances; it stores the position and the GEO
-//! entry and tells which ride the driver has and Redis's clock. Between two of those, a
-//! position of a driver on a ride is published from here, dated by Redis's clock as last seen
-//! (plus the time since), and a free driver's position needs no Redis at all: the stored one is
-//! never more than a second old, far inside `HAIL_DRIVER_STALE_SECS`.
+//! one-second windows) and a plausible speed from the last position this socket accepted. The
+//! first position, and any after Redis may have changed what the socket knows, goes through the
+//! full check in Redis instead (`Dispatch::position_checked`): online, speed from the stored
+//! position (the rate is this socket's, not counted again there); it stores the position and
+//! the GEO entry and tells which ride the driver has and Redis's clock.
+//!
+//! Between two full checks:
+//! - a free driver's position needs no Redis at all; the full check comes back once a second
+//!   (`SYNC_EVERY`), which moves the GEO index that offers are matched on;
+//! - a driver on a ride publishes from here, dated by Redis's clock as last seen (plus the time
+//!   since), and once a second the same pipeline stores the position in the driver's hash (a
+//!   plain `HSET`, no script: a driver on a ride is not in the GEO index). The full check comes
+//!   back every `RECHECK_EVERY` as a safety net (the speed against the stored position, which
+//!   another socket of the same driver may have moved; the clock).
 //!
 //! What Redis said is forgotten as soon as it may have changed: a `driver_changed` event on the
-//! driver's channel (a ride accepted or ended, online, offline) and any refused or failed check
-//! make the next position take the full check again.
+//! driver's channel (a ride accepted or ended, online, offline), a resync after the instance's
+//! pub/sub connection came back, and any refused or failed check make the next position take
+//! the full check again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +30,12 @@ use crate::domain::live::{LiveError, ServerMessage};
 use crate::domain::ride::RideId;
 use crate::domain::GeoPoint;
 
-/// How often a position goes through the full check in Redis, at most (and so how often the
-/// stored position and the GEO index move).
+/// How often a driver's stored position moves, at most: through the full check for a free
+/// driver (the GEO index moves with it), by a plain `HSET` for a driver on a ride.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a driver on a ride goes through the full check even when nothing changed.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(10);
 
 /// What to do with a position.
 #[derive(Debug, PartialEq)]
@@ -34,15 +44,31 @@ pub enum Plan {
     Refuse(LiveError),
     /// Run the full check in Redis, then report with [`PositionTracker::checked`].
     Check,
-    /// Accepted: publish this text on this channel (shared: no copy of the name per position).
-    Publish { channel: Arc<str>, json: String },
+    /// Accepted: publish this text on this channel (shared: no copy of the name per position),
+    /// and store the position too when `store` says so.
+    Publish {
+        channel: Arc<str>,
+        json: String,
+        store: Option<Box<Stored>>,
+    },
     /// Accepted: a free driver's position, stored at the next check.
     Keep,
 }
 
+/// A position to store in the driver's hash (`lat`, `lng`, `at_ms` on Redis's clock).
+#[derive(Debug, PartialEq)]
+pub struct Stored {
+    pub key: Arc<str>,
+    pub at: GeoPoint,
+    pub at_ms: u64,
+}
+
 #[derive(Debug)]
 struct Synced {
+    /// The last full check.
     at: Instant,
+    /// The last time the position was stored (by that check or since).
+    stored_at: Instant,
     /// The driver's ride and its channel, as Redis said.
     ride: Option<(RideId, Arc<str>)>,
     /// Redis's clock minus this instance's, in ms.
@@ -52,6 +78,8 @@ struct Synced {
 #[derive(Debug)]
 pub struct PositionTracker {
     limits: PositionLimits,
+    /// The driver's hash, where a ride's positions are stored between full checks.
+    driver_key: Arc<str>,
     window_start: Instant,
     in_window: u32,
     last: Option<(GeoPoint, Instant)>,
@@ -59,9 +87,10 @@ pub struct PositionTracker {
 }
 
 impl PositionTracker {
-    pub fn new(limits: PositionLimits, now: Instant) -> Self {
+    pub fn new(limits: PositionLimits, driver_key: Arc<str>, now: Instant) -> Self {
         Self {
             limits,
+            driver_key,
             window_start: now,
             in_window: 0,
             last: None,
@@ -92,10 +121,16 @@ impl PositionTracker {
                 );
             }
         }
-        let Some(synced) = &self.synced else {
+        let Some(synced) = self.synced.as_mut() else {
             return Plan::Check;
         };
-        if now.saturating_duration_since(synced.at) >= SYNC_EVERY {
+        let since_check = now.saturating_duration_since(synced.at);
+        let recheck = if synced.ride.is_some() {
+            RECHECK_EVERY
+        } else {
+            SYNC_EVERY
+        };
+        if since_check >= recheck {
             return Plan::Check;
         }
         self.last = Some((at, now));
@@ -110,9 +145,19 @@ impl PositionTracker {
                     lng: at.lng(),
                     at_ms,
                 };
+                let store = (now.saturating_duration_since(synced.stored_at) >= SYNC_EVERY)
+                    .then(|| {
+                        synced.stored_at = now;
+                        Box::new(Stored {
+                            key: self.driver_key.clone(),
+                            at,
+                            at_ms,
+                        })
+                    });
                 Plan::Publish {
                     channel: channel.clone(),
                     json: message.to_json(),
+                    store,
                 }
             }
             None => Plan::Keep,
@@ -131,6 +176,7 @@ impl PositionTracker {
         self.last = Some((at, now));
         self.synced = Some(Synced {
             at: now,
+            stored_at: now,
             ride: receipt.ride.map(|ride| {
                 let channel = channel_of(&ride).into();
                 (ride, channel)
@@ -167,6 +213,10 @@ mod tests {
         RideId::parse("0123456789abcdef0123456789abcdef").unwrap()
     }
 
+    fn driver_key() -> Arc<str> {
+        "hail:{r:demo}:driver:d".into()
+    }
+
     fn point(lng: f64) -> GeoPoint {
         GeoPoint::new(52.52, lng).unwrap()
     }
@@ -185,17 +235,17 @@ mod tests {
     #[test]
     fn the_first_position_is_checked_in_redis() {
         let now = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, now);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), now);
         assert_eq!(tracker.plan(point(13.4), now, 0), Plan::Check);
     }
 
     #[test]
     fn after_a_check_a_ride_s_positions_are_published_on_redis_s_clock() {
         let start = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, start);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
         on_a_ride(&mut tracker, start);
         let later = start + Duration::from_millis(200);
-        let Plan::Publish { channel, json } = tracker.plan(point(13.4001), later, 1_200) else {
+        let Plan::Publish { channel, json, .. } = tracker.plan(point(13.4001), later, 1_200) else {
             panic!("published");
         };
         assert_eq!(&*channel, format!("hail:ride:{}", ride()));
@@ -214,7 +264,7 @@ mod tests {
     #[test]
     fn a_free_driver_s_positions_need_no_redis_between_checks() {
         let start = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, start);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
         tracker.plan(point(13.4), start, 0);
         let receipt = PositionReceipt {
             ride: None,
@@ -226,14 +276,58 @@ mod tests {
     }
 
     #[test]
-    fn the_full_check_comes_back_every_second_and_after_a_change() {
+    fn a_free_driver_s_full_check_comes_back_every_second() {
         let start = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, start);
-        on_a_ride(&mut tracker, start);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
+        tracker.plan(point(13.4), start, 0);
+        let receipt = PositionReceipt {
+            ride: None,
+            redis_now_ms: 0,
+        };
+        tracker.checked(point(13.4), start, 0, receipt, |_| unreachable!());
         let next = start + SYNC_EVERY;
-        assert_eq!(tracker.plan(point(13.4), next, 2_000), Plan::Check);
+        assert_eq!(tracker.plan(point(13.4), next, 1_000), Plan::Check);
+    }
 
-        let mut tracker = PositionTracker::new(LIMITS, start);
+    #[test]
+    fn a_ride_s_position_is_stored_once_a_second_without_a_full_check() {
+        let start = Instant::now();
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
+        on_a_ride(&mut tracker, start);
+        let mut stored = Vec::new();
+        // Five positions a second for three seconds, each 2 m east of the last.
+        for n in 1..=15u32 {
+            let now = start + Duration::from_millis(u64::from(n) * 200);
+            let wall_ms = 1_000 + u64::from(n) * 200;
+            let at = point(13.4 + f64::from(n) * 3e-5);
+            let Plan::Publish { store, .. } = tracker.plan(at, now, wall_ms) else {
+                panic!("published without a full check at {n}");
+            };
+            if let Some(store) = store {
+                assert_eq!(&*store.key, "hail:{r:demo}:driver:d");
+                assert_eq!(store.at, at);
+                // On Redis's clock: it was 5,000 when this instance's said 1,000.
+                assert_eq!(store.at_ms, wall_ms + 4_000);
+                stored.push(n);
+            }
+        }
+        assert_eq!(stored, vec![5, 10, 15]);
+    }
+
+    #[test]
+    fn a_ride_s_full_check_comes_back_every_ten_seconds_and_after_a_change() {
+        let start = Instant::now();
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
+        on_a_ride(&mut tracker, start);
+        let before = start + RECHECK_EVERY - Duration::from_millis(1);
+        assert!(matches!(
+            tracker.plan(point(13.4), before, 10_999),
+            Plan::Publish { .. }
+        ));
+        let next = start + RECHECK_EVERY;
+        assert_eq!(tracker.plan(point(13.4), next, 11_000), Plan::Check);
+
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
         on_a_ride(&mut tracker, start);
         tracker.forget();
         let soon = start + Duration::from_millis(10);
@@ -243,7 +337,7 @@ mod tests {
     #[test]
     fn positions_beyond_the_rate_are_refused_until_the_window_ends() {
         let start = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, start);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
         on_a_ride(&mut tracker, start);
         for n in 1..LIMITS.per_window {
             let now = start + Duration::from_millis(u64::from(n) * 10);
@@ -268,7 +362,7 @@ mod tests {
     #[test]
     fn a_jump_faster_than_the_limit_is_refused_and_not_remembered() {
         let start = Instant::now();
-        let mut tracker = PositionTracker::new(LIMITS, start);
+        let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
         on_a_ride(&mut tracker, start);
         // About 6.8 km east in half a second.
         let soon = start + Duration::from_millis(500);

@@ -24,6 +24,7 @@ use tower_sessions::Session;
 use tracing::Instrument as _;
 
 use super::bus::{BusEvent, Capacity, Subscription};
+use super::dispatch::RateCounted;
 use super::tracker::{self, Plan, PositionTracker};
 use super::{session, AppState};
 use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
@@ -386,12 +387,19 @@ impl Connection {
         let limits = self.state.dispatch.position_limits();
         let tracker = self
             .tracker
-            .get_or_insert_with(|| Box::new(PositionTracker::new(limits, now)));
+            .get_or_insert_with(|| {
+                let key = self.state.dispatch.driver_key(&self.identity.id);
+                Box::new(PositionTracker::new(limits, key.into(), now))
+            });
         match tracker.plan(at, now, wall_ms) {
             Plan::Refuse(err) => Err(err),
             Plan::Keep => Ok(()),
-            Plan::Publish { channel, json } => {
-                self.state.publisher.publish(channel, json)?;
+            Plan::Publish {
+                channel,
+                json,
+                store,
+            } => {
+                self.state.publisher.publish(channel, json, store)?;
                 self.unflushed = true;
                 Ok(())
             }
@@ -421,7 +429,9 @@ impl Connection {
         wall_ms: u64,
     ) -> Result<(), LiveError> {
         let (dispatch, keys) = (&self.state.dispatch, &self.state.keys);
-        match dispatch.position_checked(&self.identity, at).await {
+        match dispatch
+            .position_checked(&self.identity, at, RateCounted::ByCaller)
+            .await {
             Ok(receipt) => {
                 if let Some(tracker) = self.tracker.as_mut() {
                     tracker.checked(at, now, wall_ms, receipt, |ride| keys.ride_channel(ride));
@@ -535,6 +545,8 @@ impl Connection {
                 Ok(event) => event,
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => {
                     tracing::info!(?feed, missed, "a slow live socket skipped events");
+                    // What it missed may have changed the driver's ride.
+                    self.forget_positions();
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "this connection fell behind; reload the ride".into();
@@ -545,6 +557,7 @@ impl Connection {
             };
             match &*event {
                 BusEvent::Resync => {
+                    self.forget_positions();
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "the server lost its connection to Redis for a moment".into();

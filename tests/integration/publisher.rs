@@ -1,10 +1,12 @@
 //! The position publisher against a real Redis: batches keep the order positions were queued
-//! in, `flushed` waits for them, and publishing goes on after Redis comes back.
+//! in, a position to store lands in the driver's hash, `flushed` waits for them, and publishing
+//! goes on after Redis comes back.
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use hail::server::publisher::Publisher;
+use hail::server::tracker::Stored;
 
 use crate::harness::TestRedis;
 
@@ -52,13 +54,55 @@ async fn positions_are_published_in_the_order_they_were_queued() {
     // Queued faster than one round trip each, so they leave in pipelines of many.
     let sent: Vec<String> = (0..2000).map(|i| format!("{{\"n\":{i}}}")).collect();
     for json in &sent {
-        publisher.publish(channel.clone(), json.clone()).unwrap();
+        publisher.publish(channel.clone(), json.clone(), None).unwrap();
     }
     tokio::time::timeout(PATIENCE, publisher.flushed())
         .await
         .expect("flushed returns once the queue is published");
 
     assert_eq!(received(&mut pubsub, sent.len()).await, sent);
+}
+
+#[tokio::test]
+async fn a_position_to_store_lands_in_the_driver_s_hash_with_its_publish() {
+    let redis = TestRedis::start().await;
+    let publisher = publisher(&redis).await;
+    let mut conn = redis.connection().await;
+    let key: std::sync::Arc<str> = "t:{r:demo}:driver:d1".into();
+    let _: () = redis::cmd("HSET")
+        .arg(&*key)
+        .arg("online")
+        .arg(1)
+        .arg("ride")
+        .arg("r1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let channel: std::sync::Arc<str> = "t:ride:r1".into();
+    let mut pubsub = listener(&redis, &channel).await;
+    let at = hail::domain::GeoPoint::new(52.5201, 13.4049).unwrap();
+    let stored = Stored {
+        key: key.clone(),
+        at,
+        at_ms: 1_795_000_000_123,
+    };
+    publisher
+        .publish(channel.clone(), "{\"n\":1}".into(), Some(Box::new(stored)))
+        .unwrap();
+    publisher.flushed().await;
+
+    assert_eq!(received(&mut pubsub, 1).await, vec!["{\"n\":1}".to_owned()]);
+    let fields: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(&*key)
+        .arg(&["online", "ride", "lat", "lng", "at_ms"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let fields: Vec<String> = fields.into_iter().map(Option::unwrap_or_default).collect();
+    assert_eq!(fields[..2], ["1", "r1"], "the rest of the hash is untouched");
+    assert_eq!(fields[2].parse::<f64>().unwrap(), 52.5201);
+    assert_eq!(fields[3].parse::<f64>().unwrap(), 13.4049);
+    assert_eq!(fields[4], "1795000000123");
 }
 
 #[tokio::test]
@@ -72,7 +116,7 @@ async fn flushed_waits_for_what_was_queued_before_it() {
     let mut pubsub = listener(&redis, &channel).await;
     for round in 0..20 {
         publisher
-            .publish(channel.clone(), format!("{{\"round\":{round}}}"))
+            .publish(channel.clone(), format!("{{\"round\":{round}}}"), None)
             .unwrap();
         publisher.flushed().await;
         let _: () = redis::cmd("PUBLISH")
@@ -103,7 +147,7 @@ async fn publishing_resumes_after_redis_comes_back() {
     let mut stream = pubsub.on_message();
     loop {
         publisher
-            .publish(channel.clone(), "{\"alive\":true}".to_owned())
+            .publish(channel.clone(), "{\"alive\":true}".to_owned(), None)
             .unwrap();
         publisher.flushed().await;
         if let Ok(Some(message)) =

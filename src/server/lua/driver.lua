@@ -1,7 +1,7 @@
 -- A driver's presence. ARGV[8..]: driver id, action (online | position | offline), then for
 -- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
--- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window,
--- the window (ms).
+-- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window
+-- (0: counted by the caller), the window (ms).
 -- Returns {outcome, detail, now}: ok (detail: the driver's ride) | offline (a position from a
 -- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
 -- (detail: "metres,seconds" from the last position) | busy (going offline with a ride); now is
@@ -21,12 +21,15 @@ elseif action == 'position' then
   local per_window, window_ms = tonumber(ARGV[14]), tonumber(ARGV[15])
   local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
   if d[1] ~= '1' then return { 'offline', '', tostring(now) } end
-  -- Counted per driver, not per socket or instance: a fixed window in Redis.
-  local rate = P .. 'rate:position:' .. driver
-  local sent = redis.call('INCR', rate)
-  if sent == 1 then redis.call('PEXPIRE', rate, window_ms) end
-  if sent > per_window then
-    return { 'rate_limited', tostring(math.max(redis.call('PTTL', rate), 1)), tostring(now) }
+  -- Counted per driver, not per socket or instance: a fixed window in Redis. 0: counted by
+  -- the caller (a live socket counts every position it reads and checks here once a second).
+  if per_window > 0 then
+    local rate = P .. 'rate:position:' .. driver
+    local sent = redis.call('INCR', rate)
+    if sent == 1 then redis.call('PEXPIRE', rate, window_ms) end
+    if sent > per_window then
+      return { 'rate_limited', tostring(math.max(redis.call('PTTL', rate), 1)), tostring(now) }
+    end
   end
   local prev_lat, prev_lng, prev_at = tonumber(d[2]), tonumber(d[3]), tonumber(d[4])
   if prev_lat and prev_lng and prev_at then
