@@ -7,7 +7,7 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AppError {
     /// The input is wrong; `field` names the form field to show the message beside.
@@ -129,6 +129,57 @@ impl AppError {
     }
 }
 
+/// The error as it travels, read into one flat struct: serde's derive for an internally tagged
+/// enum buffers every field in its own generic form first, which put a second parser of every
+/// field into the browser build.
+#[derive(Deserialize)]
+struct WireError {
+    kind: String,
+    field: Option<String>,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for AppError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let WireError {
+            kind,
+            field,
+            message,
+            retry_after_secs,
+        } = WireError::deserialize(deserializer)?;
+        Ok(match kind.as_str() {
+            "validation" => Self::Validation { field, message },
+            "unauthorized" => Self::Unauthorized { message },
+            "forbidden" => Self::Forbidden { message },
+            "not_found" => Self::NotFound { message },
+            "conflict" => Self::Conflict { field, message },
+            "too_many_requests" => Self::TooManyRequests {
+                message,
+                retry_after_secs: retry_after_secs
+                    .ok_or_else(|| serde::de::Error::missing_field("retry_after_secs"))?,
+            },
+            "unavailable" => Self::Unavailable { message },
+            "internal" => Self::Internal { message },
+            other => {
+                return Err(serde::de::Error::unknown_variant(
+                    other,
+                    &[
+                        "validation",
+                        "unauthorized",
+                        "forbidden",
+                        "not_found",
+                        "conflict",
+                        "too_many_requests",
+                        "unavailable",
+                        "internal",
+                    ],
+                ))
+            }
+        })
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
@@ -166,6 +217,42 @@ mod tests {
         assert_eq!(json["field"], "email");
         let back: AppError = serde_json::from_value(json).unwrap();
         assert_eq!(back, err);
+    }
+
+    #[test]
+    fn every_kind_reads_back_as_it_was_written() {
+        let all = [
+            AppError::invalid("lat", "latitude must be a number"),
+            AppError::not_logged_in(),
+            AppError::forbidden("riders only"),
+            AppError::not_found("no such ride"),
+            AppError::conflict(None, "already taken"),
+            AppError::TooManyRequests {
+                message: "slow down".into(),
+                retry_after_secs: 42,
+            },
+            AppError::unavailable(),
+            AppError::internal(),
+        ];
+        for err in all {
+            let json = serde_json::to_string(&err).unwrap();
+            assert_eq!(
+                serde_json::from_str::<AppError>(&json).unwrap(),
+                err,
+                "{json}"
+            );
+        }
+        let unknown = serde_json::from_str::<AppError>(r#"{"kind":"teapot","message":"x"}"#);
+        assert!(unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `teapot`"));
+        let no_retry =
+            serde_json::from_str::<AppError>(r#"{"kind":"too_many_requests","message":"x"}"#);
+        assert!(no_retry
+            .unwrap_err()
+            .to_string()
+            .contains("retry_after_secs"));
     }
 
     #[test]

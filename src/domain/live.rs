@@ -206,7 +206,7 @@ impl ClientMessage {
 }
 
 /// A message from the server to a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The first message on every socket: who the server believes you are, and how often it
@@ -248,6 +248,93 @@ pub enum ServerMessage {
         code: LiveErrorCode,
         message: String,
     },
+}
+
+/// A server message as it travels, read into one flat struct (the browser's edge): serde's
+/// derive for an internally tagged enum buffers every field in its own generic form first,
+/// which put a second parser of every field, the whole ride view's among them, into the
+/// browser build.
+#[derive(Deserialize)]
+struct WireServerMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    user_id: Option<UserId>,
+    role: Option<Role>,
+    ping_secs: Option<u64>,
+    ride: Option<Box<RideView>>,
+    ride_id: Option<RideId>,
+    seq: Option<u64>,
+    status: Option<RideStatus>,
+    lat: Option<f64>,
+    lng: Option<f64>,
+    at_ms: Option<u64>,
+    expires_at_ms: Option<u64>,
+    reason: Option<String>,
+    code: Option<LiveErrorCode>,
+    message: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServerMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fn need<T, E: serde::de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+            value.ok_or_else(|| E::missing_field(field))
+        }
+        let w = WireServerMessage::deserialize(deserializer)?;
+        Ok(match w.kind.as_str() {
+            "welcome" => Self::Welcome {
+                user_id: need(w.user_id, "user_id")?,
+                role: need(w.role, "role")?,
+                ping_secs: need(w.ping_secs, "ping_secs")?,
+            },
+            "snapshot" => Self::Snapshot {
+                ride: need(w.ride, "ride")?,
+            },
+            "status" => Self::Status {
+                ride_id: need(w.ride_id, "ride_id")?,
+                seq: need(w.seq, "seq")?,
+                status: need(w.status, "status")?,
+            },
+            "position" => Self::Position {
+                ride_id: need(w.ride_id, "ride_id")?,
+                lat: need(w.lat, "lat")?,
+                lng: need(w.lng, "lng")?,
+                at_ms: need(w.at_ms, "at_ms")?,
+            },
+            "offer" => Self::Offer {
+                ride_id: need(w.ride_id, "ride_id")?,
+                expires_at_ms: need(w.expires_at_ms, "expires_at_ms")?,
+            },
+            "offer_withdrawn" => Self::OfferWithdrawn {
+                ride_id: need(w.ride_id, "ride_id")?,
+            },
+            "unsubscribed" => Self::Unsubscribed {
+                ride_id: need(w.ride_id, "ride_id")?,
+            },
+            "resync" => Self::Resync {
+                reason: need(w.reason, "reason")?,
+            },
+            "error" => Self::Error {
+                code: need(w.code, "code")?,
+                message: need(w.message, "message")?,
+            },
+            other => {
+                return Err(serde::de::Error::unknown_variant(
+                    other,
+                    &[
+                        "welcome",
+                        "snapshot",
+                        "status",
+                        "position",
+                        "offer",
+                        "offer_withdrawn",
+                        "unsubscribed",
+                        "resync",
+                        "error",
+                    ],
+                ))
+            }
+        })
+    }
 }
 
 impl ServerMessage {
@@ -461,6 +548,75 @@ mod tests {
             err.to_json(),
             r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
         );
+    }
+
+    #[test]
+    fn every_server_message_reads_back_as_it_was_written() {
+        let ride_id = RideId::parse(RIDE).unwrap();
+        let at = GeoPoint::new(52.52, 13.4).unwrap();
+        let view = RideView {
+            id: ride_id.clone(),
+            status: RideStatus::DriverAssigned,
+            seq: 2,
+            rider_name: "Rita".into(),
+            pickup: at,
+            pickup_name: "here".into(),
+            dropoff: at,
+            dropoff_name: "there".into(),
+            distance_m: 1200,
+            duration_s: 240,
+            fare: crate::domain::fare::Cents(600),
+            driver: None,
+            pin: Some("1234".into()),
+            pin_locked: false,
+            rating: None,
+            created_at_ms: 1,
+            offer_expires_at_ms: None,
+            driver_position: Some(at),
+            server_now_ms: 2,
+        };
+        let all = [
+            ServerMessage::Welcome {
+                user_id: UserId::from_trusted("u1".into()),
+                role: Role::Rider,
+                ping_secs: 20,
+            },
+            ServerMessage::Snapshot {
+                ride: Box::new(view),
+            },
+            ServerMessage::Status {
+                ride_id: ride_id.clone(),
+                seq: 3,
+                status: RideStatus::DriverArrived,
+            },
+            ServerMessage::Position {
+                ride_id: ride_id.clone(),
+                lat: 52.5,
+                lng: 13.4,
+                at_ms: 7,
+            },
+            ServerMessage::Offer {
+                ride_id: ride_id.clone(),
+                expires_at_ms: 9,
+            },
+            ServerMessage::OfferWithdrawn {
+                ride_id: ride_id.clone(),
+            },
+            ServerMessage::Unsubscribed { ride_id },
+            ServerMessage::Resync {
+                reason: "lost Redis".into(),
+            },
+            ServerMessage::error(LiveError::new(LiveErrorCode::Forbidden, "not yours")),
+        ];
+        for message in all {
+            let json = message.to_json();
+            assert_eq!(ServerMessage::parse(&json).unwrap(), message, "{json}");
+        }
+        let unknown = ServerMessage::parse(r#"{"type":"teleport"}"#).unwrap_err();
+        assert!(unknown.contains("unknown variant `teleport`"), "{unknown}");
+        let missing = ServerMessage::parse(&format!(r#"{{"type":"position","ride_id":"{RIDE}"}}"#))
+            .unwrap_err();
+        assert!(missing.contains("missing field `lat`"), "{missing}");
     }
 
     #[test]

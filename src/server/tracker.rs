@@ -145,8 +145,8 @@ impl PositionTracker {
                     lng: at.lng(),
                     at_ms,
                 };
-                let store = (now.saturating_duration_since(synced.stored_at) >= SYNC_EVERY)
-                    .then(|| {
+                let store =
+                    (now.saturating_duration_since(synced.stored_at) >= SYNC_EVERY).then(|| {
                         synced.stored_at = now;
                         Box::new(Stored {
                             key: self.driver_key.clone(),

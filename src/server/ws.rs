@@ -385,12 +385,10 @@ impl Connection {
     async fn position(&mut self, at: crate::domain::GeoPoint) -> Result<(), LiveError> {
         let (now, wall_ms) = (Instant::now(), tracker::wall_ms());
         let limits = self.state.dispatch.position_limits();
-        let tracker = self
-            .tracker
-            .get_or_insert_with(|| {
-                let key = self.state.dispatch.driver_key(&self.identity.id);
-                Box::new(PositionTracker::new(limits, key.into(), now))
-            });
+        let tracker = self.tracker.get_or_insert_with(|| {
+            let key = self.state.dispatch.driver_key(&self.identity.id);
+            Box::new(PositionTracker::new(limits, key.into(), now))
+        });
         match tracker.plan(at, now, wall_ms) {
             Plan::Refuse(err) => Err(err),
             Plan::Keep => Ok(()),
@@ -431,7 +429,8 @@ impl Connection {
         let (dispatch, keys) = (&self.state.dispatch, &self.state.keys);
         match dispatch
             .position_checked(&self.identity, at, RateCounted::ByCaller)
-            .await {
+            .await
+        {
             Ok(receipt) => {
                 if let Some(tracker) = self.tracker.as_mut() {
                     tracker.checked(at, now, wall_ms, receipt, |ride| keys.ride_channel(ride));
