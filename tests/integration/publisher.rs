@@ -54,7 +54,9 @@ async fn positions_are_published_in_the_order_they_were_queued() {
     // Queued faster than one round trip each, so they leave in pipelines of many.
     let sent: Vec<String> = (0..2000).map(|i| format!("{{\"n\":{i}}}")).collect();
     for json in &sent {
-        publisher.publish(channel.clone(), json.clone(), None).unwrap();
+        publisher
+            .publish(channel.clone(), json.clone(), None)
+            .unwrap();
     }
     tokio::time::timeout(PATIENCE, publisher.flushed())
         .await
@@ -99,7 +101,11 @@ async fn a_position_to_store_lands_in_the_driver_s_hash_with_its_publish() {
         .await
         .unwrap();
     let fields: Vec<String> = fields.into_iter().map(Option::unwrap_or_default).collect();
-    assert_eq!(fields[..2], ["1", "r1"], "the rest of the hash is untouched");
+    assert_eq!(
+        fields[..2],
+        ["1", "r1"],
+        "the rest of the hash is untouched"
+    );
     assert_eq!(fields[2].parse::<f64>().unwrap(), 52.5201);
     assert_eq!(fields[3].parse::<f64>().unwrap(), 13.4049);
     assert_eq!(fields[4], "1795000000123");
