@@ -2,7 +2,7 @@
 # The cost benchmark: starts its own redis-server and two release instances of Hail (separate
 # processes, free ports), drives them with hail-loadgen and writes the tables between the
 # `bench:begin` and `bench:end` markers of BENCHMARKS.md from the JSON lines it collects in
-# target/bench/results.jsonl. About 12 minutes on this 2-core machine, a third of it Argon2 sign-ups.
+# target/bench/results.jsonl. 15 to 20 minutes on this 2-core machine, a sixth of it Argon2 sign-ups and a third builds.
 #
 #   ./scripts/bench.sh                  # everything, the numbers go into BENCHMARKS.md
 #   BENCH_QUICK=1 ./scripts/bench.sh    # small sizes, a couple of minutes, BENCHMARKS.md untouched
