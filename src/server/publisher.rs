@@ -1,5 +1,7 @@
 //! Positions go to Redis in batches: the instance's one publisher task takes every position its
-//! drivers' sockets queued since its last write and sends them as one pipeline of `PUBLISH`es.
+//! drivers' sockets queued since its last write and sends them as one pipeline of `PUBLISH`es
+//! (with, once a second per driver on a ride, an `HSET` of the position in the driver's hash;
+//! see `server::tracker`).
 //!
 //! A socket does not wait for Redis to answer its position, so the driver's next frame is read
 //! at once, and under load Redis reads, answers and delivers many positions per wake-up instead
