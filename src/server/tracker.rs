@@ -232,6 +232,16 @@ mod tests {
         });
     }
 
+    /// A full check that found the driver free (no ride).
+    fn free(tracker: &mut PositionTracker, now: Instant) {
+        assert_eq!(tracker.plan(point(13.4), now, 0), Plan::Check);
+        let receipt = PositionReceipt {
+            ride: None,
+            redis_now_ms: 0,
+        };
+        tracker.checked(point(13.4), now, 0, receipt, |_| unreachable!());
+    }
+
     #[test]
     fn the_first_position_is_checked_in_redis() {
         let now = Instant::now();
@@ -265,12 +275,7 @@ mod tests {
     fn a_free_driver_s_positions_need_no_redis_between_checks() {
         let start = Instant::now();
         let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
-        tracker.plan(point(13.4), start, 0);
-        let receipt = PositionReceipt {
-            ride: None,
-            redis_now_ms: 0,
-        };
-        tracker.checked(point(13.4), start, 0, receipt, |_| unreachable!());
+        free(&mut tracker, start);
         let soon = start + Duration::from_millis(300);
         assert_eq!(tracker.plan(point(13.4001), soon, 300), Plan::Keep);
     }
@@ -279,12 +284,7 @@ mod tests {
     fn a_free_driver_s_full_check_comes_back_every_second() {
         let start = Instant::now();
         let mut tracker = PositionTracker::new(LIMITS, driver_key(), start);
-        tracker.plan(point(13.4), start, 0);
-        let receipt = PositionReceipt {
-            ride: None,
-            redis_now_ms: 0,
-        };
-        tracker.checked(point(13.4), start, 0, receipt, |_| unreachable!());
+        free(&mut tracker, start);
         let next = start + SYNC_EVERY;
         assert_eq!(tracker.plan(point(13.4), next, 1_000), Plan::Check);
     }
