@@ -23,6 +23,10 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// Standard "going away": the instance is shutting down, or the peer stopped answering.
     pub const GOING_AWAY: u16 = 1001;
+    /// Standard, never sent: the peer's Close frame carried no code.
+    pub const NO_CODE: u16 = 1005;
+    /// Standard, never sent: the connection ended without a Close frame.
+    pub const ABNORMAL: u16 = 1006;
 }
 
 /// A message from a browser (or any client) to the server.
@@ -84,6 +88,21 @@ pub struct LiveError {
     pub message: String,
 }
 
+impl LiveErrorCode {
+    /// The code as it travels (a metric's label on the server).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::BadMessage => "bad_message",
+            Self::TooLarge => "too_large",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::Implausible => "implausible",
+            Self::Conflict => "conflict",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 impl LiveError {
     pub fn new(code: LiveErrorCode, message: impl Into<String>) -> Self {
         Self {
@@ -140,6 +159,15 @@ impl From<LiveError> for super::AppError {
 }
 
 impl ClientMessage {
+    /// The `type` it travels with (a metric's label on the server).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Subscribe { .. } => "subscribe",
+            Self::Unsubscribe { .. } => "unsubscribe",
+            Self::Position { .. } => "position",
+        }
+    }
+
     /// Parses and checks one text frame.
     pub fn parse(text: &str) -> Result<Self, LiveError> {
         if text.len() > MAX_MESSAGE_BYTES {
@@ -338,6 +366,21 @@ impl<'de> Deserialize<'de> for ServerMessage {
 }
 
 impl ServerMessage {
+    /// The `type` it travels with (a metric's label on the server).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Welcome { .. } => "welcome",
+            Self::Snapshot { .. } => "snapshot",
+            Self::Status { .. } => "status",
+            Self::Position { .. } => "position",
+            Self::Offer { .. } => "offer",
+            Self::OfferWithdrawn { .. } => "offer_withdrawn",
+            Self::Unsubscribed { .. } => "unsubscribed",
+            Self::Resync { .. } => "resync",
+            Self::Error { .. } => "error",
+        }
+    }
+
     pub fn error(err: LiveError) -> Self {
         Self::Error {
             code: err.code,
@@ -446,6 +489,16 @@ impl Backoff {
         step / 2 + (step as f64 / 2.0 * unit) as u64
     }
 
+    /// The delay before reconnecting after the server closed with `code`: none after "going
+    /// away" (its instance is draining, and the balancer sends the new connection to another),
+    /// unless an attempt since the last connection failed already; otherwise the backoff.
+    pub fn after_close_ms(&mut self, code: u16, unit: f64) -> u64 {
+        if code == close::GOING_AWAY && self.attempt == 0 {
+            return 0;
+        }
+        self.next_delay_ms(unit)
+    }
+
     /// Connected: the next drop starts from the base again.
     pub fn reset(&mut self) {
         self.attempt = 0;
@@ -551,6 +604,38 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_and_client_types_name_themselves_as_they_travel() {
+        use LiveErrorCode::*;
+        for code in [
+            BadMessage,
+            TooLarge,
+            Forbidden,
+            RateLimited,
+            Implausible,
+            Conflict,
+            Unavailable,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        let at = GeoPoint::new(52.5, 13.4).unwrap();
+        let ride_id = RideId::parse(RIDE).unwrap();
+        for message in [
+            ClientMessage::Subscribe {
+                ride_id: ride_id.clone(),
+            },
+            ClientMessage::Unsubscribe { ride_id },
+            ClientMessage::Position { at },
+        ] {
+            let json = message.to_json();
+            assert!(
+                json.contains(&format!(r#""type":"{}""#, message.kind())),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
     fn every_server_message_reads_back_as_it_was_written() {
         let ride_id = RideId::parse(RIDE).unwrap();
         let at = GeoPoint::new(52.52, 13.4).unwrap();
@@ -611,6 +696,8 @@ mod tests {
         for message in all {
             let json = message.to_json();
             assert_eq!(ServerMessage::parse(&json).unwrap(), message, "{json}");
+            let tag = format!(r#""type":"{}""#, message.kind());
+            assert!(json.contains(&tag), "{json} has no {tag}");
         }
         let unknown = ServerMessage::parse(r#"{"type":"teleport"}"#).unwrap_err();
         assert!(unknown.contains("unknown variant `teleport`"), "{unknown}");
@@ -656,5 +743,18 @@ mod tests {
         backoff.reset();
         assert_eq!(backoff.attempt(), 0);
         assert_eq!(backoff.next_delay_ms(0.0), 250);
+    }
+
+    #[test]
+    fn going_away_reconnects_at_once_and_only_the_first_time() {
+        let mut backoff = Backoff::new(500, 8_000);
+        assert_eq!(backoff.after_close_ms(close::GOING_AWAY, 0.9), 0);
+        // That attempt failed (nothing answered): from here on, the backoff.
+        assert_eq!(backoff.after_close_ms(close::ABNORMAL, 0.0), 250);
+        assert_eq!(backoff.after_close_ms(close::GOING_AWAY, 0.0), 500);
+        backoff.reset();
+        assert_eq!(backoff.after_close_ms(close::POLICY, 0.0), 250);
+        backoff.reset();
+        assert_eq!(backoff.after_close_ms(close::GOING_AWAY, 0.0), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Accounts in Redis: a hash per user and a unique email index, claimed in one Lua step so
 //! that two sign-ups with one email on two instances at once yield exactly one account.
 
-use redis::aio::ConnectionManager;
+use super::redis_errors::Redis;
 use redis::{AsyncCommands, Script};
 use std::sync::{Arc, LazyLock};
 
@@ -35,12 +35,12 @@ pub struct StoredAccount {
 
 #[derive(Clone)]
 pub struct AccountStore {
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Arc<Keys>,
 }
 
 impl AccountStore {
-    pub fn new(redis: ConnectionManager, keys: Keys) -> Self {
+    pub fn new(redis: Redis, keys: Keys) -> Self {
         Self {
             redis,
             keys: Arc::new(keys),

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::{Stream, StreamExt as _};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::PubSubSink;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -114,6 +116,15 @@ enum Command {
     Unsubscribe(String),
 }
 
+/// What the bus reports to `/metrics`.
+#[derive(Clone, Default)]
+pub struct BusMetrics {
+    /// Channels Redis delivers to this instance now (0 while disconnected).
+    pub channels: Gauge,
+    /// Times the connection was lost and made again.
+    pub reconnects: Counter,
+}
+
 /// A handle on the bus; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
@@ -155,6 +166,7 @@ impl Bus {
     /// Starts the bus's task; it runs until `stop` turns true.
     pub fn start(
         client: redis::Client,
+        metrics: BusMetrics,
         stop: watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -164,7 +176,14 @@ impl Bus {
             commands,
             connected,
         };
-        let task = tokio::spawn(run(bus.clone(), client, command_rx, connected_tx, stop));
+        let task = tokio::spawn(run(
+            bus.clone(),
+            client,
+            metrics,
+            command_rx,
+            connected_tx,
+            stop,
+        ));
         (bus, task)
     }
 
@@ -268,6 +287,7 @@ impl Bus {
 async fn run(
     bus: Bus,
     client: redis::Client,
+    metrics: BusMetrics,
     mut commands: mpsc::UnboundedReceiver<Command>,
     connected: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
@@ -312,7 +332,9 @@ async fn run(
         }
         backoff = Duration::from_millis(100);
         let _ = connected.send(true);
+        metrics.channels.set(wanted.len() as i64);
         if lost_before {
+            metrics.reconnects.inc();
             tracing::info!(
                 channels = wanted.len(),
                 "pub/sub reconnected; clients told to resync"
@@ -350,11 +372,13 @@ async fn run(
                         tracing::warn!(error = %err, "pub/sub command failed; reconnecting");
                         break;
                     }
+                    metrics.channels.set(bus.channel_count() as i64);
                 }
                 _ = stop.changed() => return,
             }
         }
         let _ = connected.send(false);
+        metrics.channels.set(0);
         lost_before = true;
         tracing::warn!("pub/sub connection lost; reconnecting");
     }

@@ -149,6 +149,17 @@ pub struct Config {
     #[arg(long, env = "HAIL_DEMO_SPEED_KMH", default_value_t = 40.0, value_parser = parse_speed)]
     pub demo_speed_kmh: f64,
 
+    /// On SIGTERM, the most seconds a graceful drain may take: /readyz turns 503 at once, new
+    /// connections are refused, requests in flight finish, live sockets are closed with 1001.
+    #[arg(long, env = "HAIL_DRAIN_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_DRAIN_SECS))]
+    pub drain_secs: u64,
+
+    /// This instance's name, sent on every answer as `x-hail-instance` and in its metrics'
+    /// logs. Empty: `hail@<listening address>`.
+    #[arg(long, env = "HAIL_INSTANCE_NAME", default_value = "", value_parser = parse_instance_name)]
+    pub instance_name: String,
+
     /// Log as JSON lines (for production log shippers) instead of plain text.
     #[arg(long, env = "HAIL_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -169,6 +180,10 @@ impl Config {
 
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_secs)
+    }
+
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_secs)
     }
 
     pub fn login_window(&self) -> Duration {
@@ -201,6 +216,21 @@ impl Config {
 /// Every demo driver is an account created at start with an Argon2 hash: a bound keeps that
 /// work, and the simulation's Redis traffic, small.
 const MAX_DEMO_DRIVERS: i64 = 100;
+
+/// A drain longer than this would outlast what orchestrators wait before a SIGKILL.
+const MAX_DRAIN_SECS: u64 = 300;
+
+/// A header value people can read in logs: letters, digits and `.-_@:`, at most 64 of them.
+fn parse_instance_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ':');
+    if name.len() > 64 || !name.chars().all(plain) {
+        return Err(format!(
+            "{raw:?} is not an instance name: use at most 64 letters, digits and . - _ @ :, like hail-1"
+        ));
+    }
+    Ok(name.to_owned())
+}
 
 fn parse_speed(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
@@ -319,6 +349,25 @@ mod tests {
             ["hail", "--demo-speed-kmh", "0"],
             ["hail", "--demo-speed-kmh", "NaN"],
             ["hail", "--demo-speed-kmh", "fast"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn drain_and_instance_name_are_checked_at_start() {
+        let config = Config::parse_from(["hail"]);
+        assert_eq!(config.drain(), Duration::from_secs(10));
+        assert_eq!(config.instance_name, "");
+        let set = Config::parse_from(["hail", "--drain-secs", "3", "--instance-name", "hail-2"]);
+        assert_eq!((set.drain_secs, set.instance_name.as_str()), (3, "hail-2"));
+        for args in [
+            ["hail", "--drain-secs", "0"],
+            ["hail", "--drain-secs", "ten"],
+            ["hail", "--drain-secs", "-1"],
+            ["hail", "--drain-secs", "301"],
+            ["hail", "--instance-name", "hail 1"],
+            ["hail", "--instance-name", "hail\r\nx-evil: 1"],
         ] {
             assert!(Config::try_parse_from(args).is_err(), "{args:?}");
         }

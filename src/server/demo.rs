@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use super::redis_errors::Redis;
 use redis::Script;
 
 use super::dispatch::Step;
@@ -175,7 +175,7 @@ impl Lease {
     }
 
     /// Keeps the lease, or takes it when it is free.
-    async fn hold(&mut self, redis: &mut ConnectionManager) -> Result<Held, AppError> {
+    async fn hold(&mut self, redis: &mut Redis) -> Result<Held, AppError> {
         let ttl_ms = LEASE_TTL.as_millis() as u64;
         let asked_at = Instant::now();
         if self.held {
@@ -217,7 +217,7 @@ impl Lease {
     }
 
     /// Hands the lease on at once instead of letting it expire.
-    async fn release(&mut self, redis: &mut ConnectionManager) -> Result<(), AppError> {
+    async fn release(&mut self, redis: &mut Redis) -> Result<(), AppError> {
         if !self.held {
             return Ok(());
         }

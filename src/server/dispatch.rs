@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::metrics::{Metrics, Offer};
+use super::redis_errors::Redis;
 use redis::{Script, ScriptInvocation};
 
 use super::keys::Keys;
@@ -115,7 +116,7 @@ pub struct RideRequest {
 
 #[derive(Clone)]
 pub struct Dispatch {
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Arc<Keys>,
     region: Arc<str>,
     region_prefix: Arc<str>,
@@ -130,12 +131,14 @@ pub struct Dispatch {
     fares: FareSchedule,
     driving: Driving,
     positions: PositionLimits,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatch {
-    pub fn new(redis: ConnectionManager, keys: Keys, config: &Config) -> Self {
+    pub fn new(redis: Redis, keys: Keys, config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             redis,
+            metrics,
             region_prefix: keys.region_prefix(&config.region).into(),
             ride_channels: keys.ride_channel_prefix().into(),
             user_channels: keys.user_channel_prefix().into(),
@@ -223,7 +226,7 @@ impl Dispatch {
     pub async fn request(&self, rider: &Identity, req: RideRequest) -> Result<RideView, AppError> {
         let id = RideId::from_trusted(hex::encode(rand::random::<[u8; 16]>()));
         let (distance_m, duration_s, fare) = self.quote_trip(&req.pickup, &req.dropoff);
-        let (outcome, ride): (String, String) = self
+        let (outcome, ride, offered): (String, String, u64) = self
             .invoke(&REQUEST)
             .arg(id.as_str())
             .arg(rider.id.as_str())
@@ -244,6 +247,7 @@ impl Dispatch {
             .invoke_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;
+        self.metrics.offers(Offer::Made, offered);
         let ride = RideId::from_trusted(ride);
         match outcome.as_str() {
             "created" | "existing" => self.view(&ride, rider).await,
@@ -264,7 +268,10 @@ impl Dispatch {
             .await
             .or_unavailable()?;
         match outcome.as_str() {
-            "ok" => self.view(ride, driver).await,
+            "ok" => {
+                self.metrics.offers(Offer::Accepted, 1);
+                self.view(ride, driver).await
+            }
             "driver_busy" => Err(AppError::conflict(
                 None,
                 "you already have a ride; finish it before taking another",
@@ -275,7 +282,7 @@ impl Dispatch {
     }
 
     pub async fn decline(&self, driver: &Identity, ride: &RideId) -> Result<(), AppError> {
-        let (outcome, status): (String, String) = self
+        let (outcome, status, offered): (String, String, u64) = self
             .invoke(&DECLINE)
             .arg(driver.id.as_str())
             .arg(ride.as_str())
@@ -283,8 +290,12 @@ impl Dispatch {
             .invoke_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;
+        self.metrics.offers(Offer::Made, offered);
         match outcome.as_str() {
-            "ok" => Ok(()),
+            "ok" => {
+                self.metrics.offers(Offer::Declined, 1);
+                Ok(())
+            }
             "not_found" => Err(no_such_ride()),
             "not_offered" if status == RideStatus::Searching.as_str() => {
                 Err(AppError::conflict(None, "this offer is no longer yours"))
@@ -351,11 +362,16 @@ impl Dispatch {
 
     /// Handles the deadlines that are due; returns how many rides it moved on.
     pub async fn tick(&self) -> Result<u64, AppError> {
-        self.invoke(&TICK)
+        let (handled, offered, lapsed): (u64, u64, u64) = self
+            .invoke(&TICK)
             .arg(TICK_BATCH)
             .invoke_async(&mut self.redis.clone())
             .await
-            .or_unavailable()
+            .or_unavailable()?;
+        self.metrics.dispatch_ticks.inc();
+        self.metrics.offers(Offer::Made, offered);
+        self.metrics.offers(Offer::Lapsed, lapsed);
+        Ok(handled)
     }
 
     pub async fn go_online(

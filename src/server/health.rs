@@ -12,8 +12,15 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: Redis answers a PING within a second. Without Redis no request can be served.
+/// Ready: not draining, and Redis answers a PING within a second. Without Redis no request
+/// can be served.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if *state.live.stop.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: this instance is shutting down",
+        );
+    }
     let mut redis = state.redis.clone();
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<String>(&mut redis);

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod password;
 pub mod publisher;
 pub mod ratelimit;

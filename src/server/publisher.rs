@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use super::redis_errors::Redis;
 use tokio::sync::{mpsc, oneshot};
 
 use super::tracker::Stored;
@@ -48,7 +48,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher's task; it ends when the last handle is dropped.
-    pub fn start(redis: ConnectionManager) -> Self {
+    pub fn start(redis: Redis) -> Self {
         let (queue, items) = mpsc::channel(QUEUE);
         tokio::spawn(run(redis, items));
         Self { queue }
@@ -86,7 +86,7 @@ impl Publisher {
     }
 }
 
-async fn run(mut redis: ConnectionManager, mut items: mpsc::Receiver<Item>) {
+async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
     let mut last_warning: Option<Instant> = None;

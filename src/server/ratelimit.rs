@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::redis_errors::Redis;
 use redis::Script;
 
 use super::keys::Keys;
@@ -39,7 +39,7 @@ static BLOCKED_FOR: LazyLock<Script> = LazyLock::new(|| {
 
 #[derive(Clone)]
 pub struct LoginLimiter {
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Arc<Keys>,
     max_per_email: u32,
     max_per_ip: u32,
@@ -48,7 +48,7 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     pub fn new(
-        redis: ConnectionManager,
+        redis: Redis,
         keys: Keys,
         max_per_email: u32,
         max_per_ip: u32,

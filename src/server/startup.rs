@@ -1,7 +1,7 @@
 //! Builds one Hail instance from a `Config`: used by `main` and by the integration tests
 //! (port 0, no globals), so the tests run what production runs.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +23,11 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_redis_store::fred;
 
 use super::accounts::AccountStore;
-use super::bus::Bus;
+use super::bus::{Bus, BusMetrics};
 use super::keys::Keys;
+use super::metrics::{self, Metrics};
 use super::ratelimit::LoginLimiter;
+use super::redis_errors::Redis;
 use super::ws::Live;
 use super::{api_errors, client_ip, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
@@ -33,8 +35,6 @@ use crate::app::{shell, App};
 /// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long shutdown waits for live sockets to say goodbye.
-const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -48,16 +48,27 @@ pub struct Application {
 impl Application {
     /// Connects to Redis (waiting, with backoff, until it answers) and binds the address in
     /// `leptos_options.site_addr` (port 0 picks a free one).
-    pub async fn build(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
         use anyhow::Context as _;
 
-        let redis = connect_redis(&config).await?;
+        let listener = TcpListener::bind(leptos_options.site_addr)
+            .await
+            .with_context(|| format!("could not listen on {}", leptos_options.site_addr))?;
+        if config.instance_name.is_empty() {
+            config.instance_name = format!("hail@{}", listener.local_addr()?);
+        }
+        let metrics = Arc::new(Metrics::new());
+        let redis = Redis::new(connect_redis(&config).await?, metrics.redis_errors.clone());
         let session_store = session::Store::new(connect_session_store(&config).await?);
         let keys = Keys::new(config.key_prefix.clone());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let pubsub_client = redis::Client::open(config.redis_url.as_str())
             .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
-        let (bus, bus_task) = Bus::start(pubsub_client, stop_rx.clone());
+        let bus_metrics = BusMetrics {
+            channels: metrics.channels_subscribed.clone(),
+            reconnects: metrics.bus_reconnects.clone(),
+        };
+        let (bus, bus_task) = Bus::start(pubsub_client, bus_metrics, stop_rx.clone());
         let state = AppState::new(super::state::Parts {
             bus,
             live: Live {
@@ -65,7 +76,12 @@ impl Application {
                 sockets: tokio_util::task::TaskTracker::new(),
                 session_store: Arc::new(session_store.clone()),
             },
-            dispatch: super::dispatch::Dispatch::new(redis.clone(), keys.clone(), &config),
+            dispatch: super::dispatch::Dispatch::new(
+                redis.clone(),
+                keys.clone(),
+                &config,
+                metrics.clone(),
+            ),
             publisher: super::publisher::Publisher::start(redis.clone()),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
             passwords: super::password::Passwords::start(super::password::workers(
@@ -81,13 +97,11 @@ impl Application {
             ),
             keys,
             redis,
+            metrics,
             leptos_options: leptos_options.clone(),
             config: Arc::new(config),
         });
-        let router = router(state.clone(), session_store);
-        let listener = TcpListener::bind(leptos_options.site_addr)
-            .await
-            .with_context(|| format!("could not listen on {}", leptos_options.site_addr))?;
+        let router = router(state.clone(), session_store)?;
         Ok(Self {
             listener,
             router,
@@ -108,8 +122,10 @@ impl Application {
     }
 
     /// Serves, and runs this instance's share of dispatch (and of demo mode, when it is on),
-    /// until `shutdown` completes; then closes the live sockets, finishes the requests in
-    /// flight and stops the background tasks.
+    /// until `shutdown` completes; then drains within `HAIL_DRAIN_SECS`: /readyz answers 503,
+    /// the listener takes no new connection, requests in flight finish, live sockets are
+    /// closed with 1001 (their browsers reconnect elsewhere at once), and the background tasks
+    /// stop, which releases the pub/sub subscriptions and the demo lease.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -122,6 +138,8 @@ impl Application {
             self.stop.subscribe(),
         ));
         let stop = self.stop.clone();
+        let drain = self.state.config.drain();
+        let (began, draining) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
         let served = axum::serve(
             self.listener,
             self.router
@@ -129,14 +147,34 @@ impl Application {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
-            // Upgraded sockets are not waited for by axum: they are told here, and awaited below.
+            tracing::info!(within_secs = drain.as_secs(), "draining");
+            let _ = began.send(tokio::time::Instant::now());
+            // Upgraded sockets are not waited for by axum: they are told here (and /readyz
+            // turns 503), and awaited below.
             let _ = stop.send(true);
         })
-        .await;
+        .into_future();
+        // Requests in flight may finish, but not past the drain's deadline.
+        tokio::pin!(served);
+        let mut deadline = None;
+        let served = tokio::select! {
+            served = &mut served => served,
+            Ok(began) = draining => {
+                deadline = Some(began + drain);
+                match tokio::time::timeout_at(began + drain, &mut served).await {
+                    Ok(served) => served,
+                    Err(_) => {
+                        tracing::warn!("requests still in flight at the end of the drain");
+                        Ok(())
+                    }
+                }
+            }
+        };
         let _ = self.stop.send(true);
+        let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + drain);
         let sockets = &self.state.live.sockets;
         sockets.close();
-        if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
+        if tokio::time::timeout_at(deadline, sockets.wait())
             .await
             .is_err()
         {
@@ -157,8 +195,10 @@ impl Application {
     }
 }
 
-fn router(state: AppState, session_store: session::Store) -> Router {
+fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Router> {
     let config = state.config.clone();
+    let instance = axum::http::HeaderValue::from_str(&config.instance_name)
+        .map_err(|_| anyhow::anyhow!("HAIL_INSTANCE_NAME is not a header value"))?;
     let session_layer = SessionManagerLayer::new(session_store)
         .with_name(config.cookie_name.clone())
         .with_http_only(true)
@@ -172,9 +212,10 @@ fn router(state: AppState, session_store: session::Store) -> Router {
     let context_state = state.clone();
     let leptos_options = state.leptos_options.clone();
 
-    Router::new()
+    Ok(Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
         .route("/ws", get(ws::upgrade))
         .leptos_routes_with_context(
             &state,
@@ -196,9 +237,18 @@ fn router(state: AppState, session_store: session::Store) -> Router {
         .layer(security_header("x-frame-options", "DENY"))
         // Same-origin requests keep their full Referer: no-JS forms are sent back by it.
         .layer(security_header("referrer-policy", "same-origin"))
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("x-hail-instance"),
+            instance,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
-        .with_state(state)
+        // Outermost, so that it counts every answer: refusals and caught panics included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state))
 }
 
 fn security_header(

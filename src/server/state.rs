@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
+use super::redis_errors::Redis;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use redis::aio::ConnectionManager;
 
 use super::accounts::AccountStore;
 use super::bus::Bus;
 use super::dispatch::Dispatch;
 use super::keys::Keys;
+use super::metrics::Metrics;
 use super::password::Passwords;
 use super::publisher::Publisher;
 use super::ratelimit::LoginLimiter;
@@ -42,8 +43,10 @@ pub struct Parts {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     /// One multiplexed connection for every command of this instance; it reconnects by itself.
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub keys: Keys,
+    /// What this instance is doing, for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
     /// Argon2 on a few low-priority threads of its own, so logins queue instead of piling up.

@@ -83,6 +83,10 @@ const MAX_STRIKES: u32 = 20;
 const MAX_RIDES: usize = 4;
 /// Events handled in one go; positions among them are thinned to the newest per ride.
 const BATCH: usize = 64;
+/// The type counted for a message that could not be read (not JSON, binary, unknown type).
+const INVALID: &str = "invalid";
+/// The type counted for a message dropped unread by the rate limit.
+const UNREAD: &str = "unread";
 
 /// What the live sockets of an instance share: the stop signal and the tracker that shutdown
 /// waits on (axum does not wait for upgraded connections by itself).
@@ -206,6 +210,8 @@ struct Connection {
     unflushed: bool,
     strikes: u32,
     last_heard: Instant,
+    /// The code of the client's Close frame (1005 when it gave none), once it sent one.
+    client_close: Option<u16>,
 }
 
 /// The connection cannot go on (the peer is gone or too slow).
@@ -227,6 +233,7 @@ impl Connection {
             unflushed: false,
             strikes: 0,
             last_heard: now,
+            client_close: None,
         }
     }
 
@@ -243,12 +250,16 @@ impl Connection {
             let user_channel = self.state.keys.user_channel(&self.identity.id);
             let user_feed = self.state.bus.subscribe(user_channel, Capacity::User).await;
             self.feeds.insert(Feed::User, user_feed);
+            let metrics = &self.state.metrics;
+            metrics.sockets_opened.inc();
+            metrics.sockets_open.inc();
             let welcome = ServerMessage::Welcome {
                 user_id: self.identity.id.clone(),
                 role: self.identity.role,
                 ping_secs: ping_every.as_secs(),
             };
-            if send(&mut socket, welcome.to_json()).await.is_err() {
+            if self.say(&mut socket, welcome).await.is_err() {
+                self.state.metrics.socket_closed(close::ABNORMAL);
                 return;
             }
             tracing::debug!("live socket open");
@@ -310,8 +321,11 @@ impl Connection {
                 })
                 .await;
                 tracing::debug!(code, reason, "live socket closed by the server");
+                self.state.metrics.socket_closed(code);
             } else {
                 tracing::debug!("live socket closed by the client");
+                let code = self.client_close.unwrap_or(close::ABNORMAL);
+                self.state.metrics.socket_closed(code);
             }
         }
         .instrument(span)
@@ -321,6 +335,7 @@ impl Connection {
         match frame {
             Message::Text(text) => self.on_text(socket, text.as_str()).await,
             Message::Binary(_) => {
+                self.state.metrics.received(INVALID);
                 let err = LiveError::new(
                     LiveErrorCode::BadMessage,
                     "send JSON text frames, not binary ones",
@@ -329,12 +344,16 @@ impl Connection {
             }
             // Pongs are answered by the library; any frame counts as a sign of life.
             Message::Ping(_) | Message::Pong(_) => Ok(None),
-            Message::Close(_) => Ok(None),
+            Message::Close(frame) => {
+                self.client_close = Some(frame.map_or(close::NO_CODE, |f| f.code));
+                Ok(None)
+            }
         }
     }
 
     async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<Closing, Gone> {
         if !self.bucket.take(Instant::now()) {
+            self.state.metrics.received(UNREAD);
             let err = LiveError::new(
                 LiveErrorCode::RateLimited,
                 format!(
@@ -346,14 +365,19 @@ impl Connection {
         }
         let message = match ClientMessage::parse(text) {
             Ok(message) => message,
-            Err(err) => return self.refuse(socket, err).await,
+            Err(err) => {
+                self.state.metrics.received(INVALID);
+                return self.refuse(socket, err).await;
+            }
         };
+        self.state.metrics.received(message.kind());
         match message {
             ClientMessage::Subscribe { ride_id } => self.subscribe(socket, ride_id).await,
             ClientMessage::Unsubscribe { ride_id } => {
                 self.feeds.remove(&Feed::Ride(ride_id.clone()));
                 self.strikes = 0;
-                send(socket, ServerMessage::Unsubscribed { ride_id }.to_json()).await?;
+                self.say(socket, ServerMessage::Unsubscribed { ride_id })
+                    .await?;
                 Ok(None)
             }
             ClientMessage::Position { at } => {
@@ -371,7 +395,7 @@ impl Connection {
                         self.refuse(socket, err).await
                     }
                     Err(err) => {
-                        send(socket, ServerMessage::error(err).to_json()).await?;
+                        self.answer_error(socket, err).await?;
                         Ok(None)
                     }
                 }
@@ -465,14 +489,10 @@ impl Connection {
             Ok(ride) => {
                 self.feeds.insert(feed, subscription);
                 self.strikes = 0;
-                send(
-                    socket,
-                    ServerMessage::Snapshot {
-                        ride: Box::new(ride),
-                    }
-                    .to_json(),
-                )
-                .await?;
+                let snapshot = ServerMessage::Snapshot {
+                    ride: Box::new(ride),
+                };
+                self.say(socket, snapshot).await?;
                 Ok(None)
             }
             Err(AppError::NotFound { .. }) => {
@@ -483,7 +503,7 @@ impl Connection {
                 self.refuse(socket, err).await
             }
             Err(err) => {
-                send(socket, ServerMessage::error(err.into()).to_json()).await?;
+                self.answer_error(socket, err.into()).await?;
                 Ok(None)
             }
         }
@@ -492,7 +512,7 @@ impl Connection {
     /// Answers a refused message; a run of them closes the socket.
     async fn refuse(&mut self, socket: &mut WebSocket, err: LiveError) -> Result<Closing, Gone> {
         self.strikes += 1;
-        send(socket, ServerMessage::error(err).to_json()).await?;
+        self.answer_error(socket, err).await?;
         if self.strikes >= MAX_STRIKES {
             tracing::info!(strikes = self.strikes, "closing an abusive live socket");
             return Ok(Some((close::POLICY, "too many refused messages")));
@@ -544,12 +564,13 @@ impl Connection {
                 Ok(event) => event,
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => {
                     tracing::info!(?feed, missed, "a slow live socket skipped events");
+                    self.state.metrics.sockets_lagged.inc();
                     // What it missed may have changed the driver's ride.
                     self.forget_positions();
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "this connection fell behind; reload the ride".into();
-                        send(socket, ServerMessage::Resync { reason }.to_json()).await?;
+                        self.resync(socket, reason).await?;
                     }
                     continue;
                 }
@@ -560,7 +581,7 @@ impl Connection {
                     if !resync_sent {
                         resync_sent = true;
                         let reason = "the server lost its connection to Redis for a moment".into();
-                        send(socket, ServerMessage::Resync { reason }.to_json()).await?;
+                        self.resync(socket, reason).await?;
                     }
                 }
                 BusEvent::LoggedOut { login } => {
@@ -581,7 +602,7 @@ impl Connection {
                         }
                         _ => {}
                     }
-                    send(socket, json.clone()).await?;
+                    self.send(socket, message.kind(), json.clone()).await?;
                 }
             }
         }
@@ -624,6 +645,34 @@ impl Connection {
             // Redis is away: the bus will tell the client to resync once it is back.
             Err(_) => Ok(None),
         }
+    }
+
+    /// Sends a message, counting it by type.
+    async fn say(&self, socket: &mut WebSocket, message: ServerMessage) -> Result<(), Gone> {
+        self.send(socket, message.kind(), message.to_json()).await
+    }
+
+    async fn send(
+        &self,
+        socket: &mut WebSocket,
+        kind: &'static str,
+        json: impl Into<Utf8Bytes>,
+    ) -> Result<(), Gone> {
+        send(socket, json).await?;
+        self.state.metrics.sent(kind);
+        Ok(())
+    }
+
+    /// Answers a message that could not be done, counting it by its error code.
+    async fn answer_error(&self, socket: &mut WebSocket, err: LiveError) -> Result<(), Gone> {
+        self.state.metrics.refused(err.code.as_str());
+        self.say(socket, ServerMessage::error(err)).await
+    }
+
+    async fn resync(&self, socket: &mut WebSocket, reason: String) -> Result<(), Gone> {
+        self.say(socket, ServerMessage::Resync { reason }).await?;
+        self.state.metrics.resyncs_sent.inc();
+        Ok(())
     }
 
     async fn ride_under_way(&self) -> bool {

@@ -166,7 +166,7 @@ pub fn use_live(on_message: impl Fn(LiveLink, ServerMessage) + Send + Sync + 'st
                 return;
             }
             let mut next = backoff.get_value();
-            let in_ms = next.next_delay_ms(jitter());
+            let in_ms = next.after_close_ms(event.code(), jitter());
             let attempt = next.attempt();
             backoff.set_value(next);
             link.state.set(LinkState::Reconnecting { attempt, in_ms });

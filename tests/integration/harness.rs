@@ -173,10 +173,26 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn stop(&mut self) {
+    /// Starts a graceful shutdown (what SIGTERM does) without waiting for it.
+    pub fn begin_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Whether the instance finished its shutdown (and `run_until` returned Ok) within `within`.
+    pub async fn stopped_within(&mut self, within: Duration) -> bool {
+        match self.server.take() {
+            Some(server) => match tokio::time::timeout(within, server).await {
+                Ok(joined) => joined.is_ok(),
+                Err(_) => false,
+            },
+            None => true,
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        self.begin_stop();
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }

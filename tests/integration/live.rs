@@ -723,3 +723,203 @@ async fn a_free_driver_s_first_position_after_accepting_reaches_the_rider_at_onc
         )
         .await;
 }
+
+/// Counts in Prometheus's text, by the line's name and labels as written
+/// (`hail_messages_sent_total{type="snapshot"}`); every line must be a comment or a sample.
+fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "no EOF marker: {text}");
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ")
+            || line.starts_with("# TYPE ")
+            || line.starts_with("# UNIT ")
+            || line == "# EOF"
+        {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line:?}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "bad labels in {line:?}"
+            );
+        }
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number in {line:?}")),
+        };
+        samples.insert(series.to_owned(), value);
+    }
+    samples
+}
+
+async fn metrics(app: &TestApp) -> std::collections::HashMap<String, f64> {
+    let answer = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let kind = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    samples(&answer.text().await.unwrap())
+}
+
+fn moved(
+    before: &std::collections::HashMap<String, f64>,
+    after: &std::collections::HashMap<String, f64>,
+    series: &str,
+) -> f64 {
+    let at = |m: &std::collections::HashMap<String, f64>| m.get(series).copied().unwrap_or(0.0);
+    at(after) - at(before)
+}
+
+#[tokio::test]
+async fn each_instance_counts_its_own_sockets_messages_and_requests() {
+    let Assigned {
+        cluster,
+        mut rider,
+        ride,
+        ..
+    } = assigned_ride().await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let before = metrics(a).await;
+    let before_b = metrics(b).await;
+
+    let mut live = Live::open(a, &rider).await;
+    live.subscribe(&ride).await;
+    live.send_text("not json").await;
+    assert_eq!(
+        error_code(&live.next().await),
+        Some(LiveErrorCode::BadMessage)
+    );
+    let me = rider.me(a).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert!(me.headers.contains_key("x-hail-instance"));
+    let missing = reqwest::get(a.url("/no/such/page")).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let open = metrics(a).await;
+    for (series, by) in [
+        ("hail_sockets_opened_total", 1.0),
+        ("hail_sockets_open", 1.0),
+        ("hail_messages_received_total{type=\"subscribe\"}", 1.0),
+        ("hail_messages_received_total{type=\"invalid\"}", 1.0),
+        ("hail_messages_sent_total{type=\"welcome\"}", 1.0),
+        ("hail_messages_sent_total{type=\"snapshot\"}", 1.0),
+        ("hail_messages_sent_total{type=\"error\"}", 1.0),
+        ("hail_messages_refused_total{code=\"bad_message\"}", 1.0),
+        (
+            "hail_http_requests_total{route=\"/api/me\",status=\"200\"}",
+            1.0,
+        ),
+        (
+            "hail_http_requests_total{route=\"unmatched\",status=\"404\"}",
+            1.0,
+        ),
+        (
+            "hail_http_request_duration_seconds_count{route=\"/api/me\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(moved(&before, &open, series), by, "{series}");
+    }
+    // The user's channel and the ride's: subscribed in Redis by this instance.
+    assert!(open["hail_channels_subscribed"] >= 2.0, "{open:?}");
+    assert!(open["hail_dispatch_ticks_total"] >= 1.0);
+    // The ride was offered and accepted through the two instances: each counted its own part.
+    let offers = |m: &std::collections::HashMap<String, f64>, outcome: &str| {
+        m.get(&format!("hail_offers_total{{outcome=\"{outcome}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert!(offers(&before, "made") + offers(&before_b, "made") >= 1.0);
+    assert_eq!(offers(&before_b, "accepted"), 1.0);
+    // The other instance saw none of this socket.
+    assert_eq!(
+        moved(&before_b, &metrics(b).await, "hail_sockets_opened_total"),
+        0.0
+    );
+
+    live.ws
+        .close(Some(CloseFrame {
+            code: 1000.into(),
+            reason: "bye".into(),
+        }))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let closed = metrics(a).await;
+        if moved(&before, &closed, "hail_sockets_closed_total{code=\"1000\"}") == 1.0 {
+            assert_eq!(moved(&before, &closed, "hail_sockets_open"), 0.0);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never counted as closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a rolling restart relies on: an instance told to stop (SIGTERM in production) closes
+/// its sockets with 1001 at once, takes no new connection, releases its subscriptions and
+/// finishes within its drain; the rider, back through the other instance, sees the car again.
+#[tokio::test]
+async fn a_draining_instance_sends_its_sockets_away_and_they_resume_on_another() {
+    let Assigned {
+        mut cluster,
+        rider,
+        driver,
+        ride,
+    } = assigned_ride().await;
+    let channel = format!("t:ride:{ride}");
+    let mut on_a = Live::open(&cluster.a, &rider).await;
+    on_a.subscribe(&ride).await;
+    let mut driver_live = Live::open(&cluster.b, &driver).await;
+
+    cluster.a.begin_stop();
+    let frame = on_a.closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), close::GOING_AWAY);
+    assert!(
+        TcpStream::connect(cluster.a.addr).await.is_err(),
+        "a draining instance takes no new connection"
+    );
+    assert!(
+        cluster.a.stopped_within(Duration::from_secs(10)).await,
+        "the instance finished draining (default HAIL_DRAIN_SECS: 10) and returned Ok"
+    );
+
+    let mut on_b = Live::open(&cluster.b, &rider).await;
+    let snapshot = on_b.subscribe(&ride).await;
+    assert_eq!(snapshot["status"], "driver_assigned");
+    let to = hail::domain::GeoPoint::new(52.5213, 13.4064).unwrap();
+    driver_live.send(&ClientMessage::Position { at: to }).await;
+    on_b.wait_for(
+        "the driver's position",
+        |m| matches!(m, ServerMessage::Position { lat, .. } if *lat == to.lat()),
+    )
+    .await;
+
+    // Only B still follows the ride in Redis: A's connection and its subscriptions are gone.
+    let mut redis = cluster.redis.connection().await;
+    let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(subscribers, 1);
+}

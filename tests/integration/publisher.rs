@@ -18,7 +18,10 @@ async fn publisher(redis: &TestRedis) -> Publisher {
         .get_connection_manager()
         .await
         .unwrap();
-    Publisher::start(manager)
+    Publisher::start(hail::server::redis_errors::Redis::new(
+        manager,
+        Default::default(),
+    ))
 }
 
 async fn listener(redis: &TestRedis, channel: &str) -> redis::aio::PubSub {

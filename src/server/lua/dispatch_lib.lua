@@ -13,6 +13,9 @@ local STALE = tonumber(ARGV[5])
 local OFFER_MS = tonumber(ARGV[6])
 local RETRY_MS = tonumber(ARGV[7])
 
+-- Offers this script run made (returned by the scripts that can make them, for metrics).
+local OFFERS_MADE = 0
+
 local GEO = P .. 'drivers:geo'
 local SEEN = P .. 'drivers:seen'
 local DEADLINES = P .. 'deadlines'
@@ -138,6 +141,7 @@ local function offer_next(id, now)
         redis.call('ZADD', DEADLINES, expires, id)
         tell_driver(d, { type = 'offer', ride_id = id, expires_at_ms = expires })
         changed(id, now, nil)
+        OFFERS_MADE = OFFERS_MADE + 1
         return 'offered'
       end
     end

@@ -1,13 +1,14 @@
 -- Creates a ride and offers it. ARGV[8..]: ride id, rider id, rider name, client key, pickup
 -- lat, lng, name, drop-off lat, lng, name, distance m, duration s, fare cents, pin, search ms,
--- client-key ttl ms. Returns {outcome, ride id}: created | existing (same client key) | busy.
+-- client-key ttl ms. Returns {outcome, ride id, offers made}: created | existing (same client
+-- key) | busy.
 local id, rider, rider_name, client_key = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local now = now_ms()
 local idem = P .. 'idem:' .. rider .. ':' .. client_key
 local existing = redis.call('GET', idem)
-if existing then return { 'existing', existing } end
+if existing then return { 'existing', existing, 0 } end
 local active = redis.call('HGET', rider_key(rider), 'ride')
-if not blank(active) then return { 'busy', active } end
+if not blank(active) then return { 'busy', active, 0 } end
 
 redis.call('HSET', ride_key(id),
   'id', id, 'status', 'searching', 'seq', 0, 'rider_id', rider, 'rider_name', rider_name,
@@ -22,4 +23,4 @@ redis.call('HSET', rider_key(rider), 'ride', id)
 redis.call('ZADD', P .. 'rides:rider:' .. rider, now, id)
 changed(id, now, nil)
 offer_next(id, now)
-return { 'created', id }
+return { 'created', id, OFFERS_MADE }

@@ -1,8 +1,9 @@
 -- The dispatcher's heartbeat, run by every instance: lapsed offers pass on, searches retry or
 -- give up, stale drivers leave the index. Each due ride is claimed by ZREM inside this one
 -- atomic script, so two instances never handle it twice. ARGV[8]: at most this many rides.
--- Returns the number of rides handled.
+-- Returns {rides handled, offers made, offers lapsed}.
 local now = now_ms()
+local lapsed = 0
 local due = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', now, 'LIMIT', 0, tonumber(ARGV[8]))
 for _, id in ipairs(due) do
   redis.call('ZREM', DEADLINES, id)
@@ -11,6 +12,7 @@ for _, id in ipairs(due) do
     if blank(f[2]) then
       offer_next(id, now)
     elseif tonumber(f[3] or '0') <= now then
+      lapsed = lapsed + 1
       pass_on(id, f[2], now)
     else
       redis.call('ZADD', DEADLINES, f[3], id)
@@ -20,4 +22,4 @@ end
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', SEEN, '-inf', now - STALE)) do
   unavailable(d)
 end
-return #due
+return { #due, OFFERS_MADE, lapsed }
