@@ -4,8 +4,20 @@
 use hail::server::{telemetry, Application, Config};
 use leptos::config::get_configuration;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of each runtime thread. Server-rendering a whole screen nests deep futures; in a debug
+/// build (`cargo leptos watch`) their frames are big enough that the driver's screen overflowed
+/// the default 2 MiB. Only the pages touched are resident.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env();
     telemetry::init(config.log_json);
     let leptos_options = get_configuration(None)?.leptos_options;

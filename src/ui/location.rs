@@ -9,20 +9,38 @@ use super::session::Auth;
 use crate::api::{get_location, SaveLocation};
 use crate::domain::{AppError, GeoPoint};
 
+/// The saved location and the action that changes it. Made by the page, outside any
+/// `Suspense`: on the server a `Suspense` walks its children again until no read is pending, and
+/// a resource made in there would be made again on every walk, each time with a new id that the
+/// browser's hydration could not match.
+#[derive(Clone, Copy)]
+pub struct SavedLocation {
+    save: ServerAction<SaveLocation>,
+    saved: Resource<Result<Option<GeoPoint>, AppError>>,
+}
+
+impl SavedLocation {
+    /// Starts reading the saved location (again after every save).
+    pub fn load() -> Self {
+        let save = ServerAction::<SaveLocation>::new();
+        let saved = Resource::new(
+            move || save.version().get(),
+            |_| async {
+                match get_location().await {
+                    Ok(at) => Ok(Some(at)),
+                    Err(AppError::NotFound { .. }) => Ok(None),
+                    Err(err) => Err(err),
+                }
+            },
+        );
+        Self { save, saved }
+    }
+}
+
 #[component]
-pub fn LocationPanel() -> impl IntoView {
+pub fn LocationPanel(location: SavedLocation) -> impl IntoView {
     let auth = Auth::expect();
-    let save = ServerAction::<SaveLocation>::new();
-    let saved = Resource::new(
-        move || save.version().get(),
-        |_| async {
-            match get_location().await {
-                Ok(at) => Ok(Some(at)),
-                Err(AppError::NotFound { .. }) => Ok(None),
-                Err(err) => Err(err),
-            }
-        },
-    );
+    let SavedLocation { save, saved } = location;
     let error = form_error(save, auth.flash);
     let (lat, set_lat) = signal(kept_value::<SaveLocation>(auth.flash, "lat"));
     let (lng, set_lng) = signal(kept_value::<SaveLocation>(auth.flash, "lng"));

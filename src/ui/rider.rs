@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::RoleGate;
 use super::live::{use_live, LiveIndicator, LiveLink};
-use super::location::LocationPanel;
+use super::location::{LocationPanel, SavedLocation};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use crate::api::get_location;
@@ -31,16 +31,17 @@ use crate::domain::{AppError, GeoPoint, Role};
 
 #[component]
 pub fn RiderPage() -> impl IntoView {
+    // The page's resources are made here, outside the gate's `Transition` (see `SavedLocation`).
+    let first = Resource::new(|| (), |_| load());
+    let location = SavedLocation::load();
     view! {
         <RoleGate role=Role::Rider>
-            {move || view! {
-                <section class="card intro" aria-labelledby="rider-title">
-                    <h1 id="rider-title">"Rider"</h1>
-                    <p>"Choose where you are and where you are going, see the fare, and ride."</p>
-                </section>
-                <RiderScreen/>
-                <LocationPanel/>
-            }}
+            <section class="card intro" aria-labelledby="rider-title">
+                <h1 id="rider-title">"Rider"</h1>
+                <p>"Choose where you are and where you are going, see the fare, and ride."</p>
+            </section>
+            <RiderScreen first/>
+            <LocationPanel location/>
         </RoleGate>
     }
 }
@@ -51,6 +52,23 @@ struct RiderModel {
     current: Option<RideView>,
     history: Vec<RideView>,
     saved: Option<GeoPoint>,
+}
+
+impl RiderModel {
+    /// A reload, unless what the screen holds of the same ride is newer: a reload's answer may
+    /// have been read before a change that the live connection has shown already (a snapshot
+    /// after a reconnect races the reload that the reconnect starts), and must not take it back.
+    fn unless_older_than(mut self, shown: Option<&RiderModel>) -> Self {
+        if let (Some(new), Some(old)) = (
+            self.current.as_ref(),
+            shown.and_then(|m| m.current.as_ref()),
+        ) {
+            if new.id == old.id && new.seq < old.seq {
+                self.current = Some(old.clone());
+            }
+        }
+        self
+    }
 }
 
 /// The first load: rides and the saved location (the default pickup).
@@ -81,13 +99,12 @@ async fn load_rides(saved: Option<GeoPoint>) -> Result<RiderModel, AppError> {
 }
 
 #[component]
-fn RiderScreen() -> impl IntoView {
+fn RiderScreen(first: Resource<Result<RiderModel, AppError>>) -> impl IntoView {
     let request = ServerAction::<RequestRide>::new();
     let cancel = ServerAction::<CancelRide>::new();
     let reconfirm = ServerAction::<ReconfirmRide>::new();
     let rate = ServerAction::<RateRide>::new();
 
-    let first = Resource::new(|| (), |_| load());
     let state = RwSignal::new(None::<Result<RiderModel, AppError>>);
     let poll_error = RwSignal::new(None::<AppError>);
     let refresh = move || {
@@ -99,7 +116,10 @@ fn RiderScreen() -> impl IntoView {
             });
             match load_rides(saved).await {
                 Ok(model) => {
-                    state.set(Some(Ok(model)));
+                    state.update(|s| {
+                        let shown = s.as_ref().and_then(|r| r.as_ref().ok());
+                        *s = Some(Ok(model.unless_older_than(shown)));
+                    });
                     poll_error.set(None);
                 }
                 // A failed poll keeps showing the last good state, with the error beside it.
@@ -385,9 +405,12 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
         markers
     });
 
-    let quote = Resource::new(
-        move || pickup.get().zip(dropoff.get()),
-        |spots| async move {
+    // Local: priced in the browser only, as places are chosen. A `Resource` made here, inside
+    // the screen's `Transition`, would be made again on every walk of it on the server (see
+    // `SavedLocation`).
+    let quote = LocalResource::new(move || {
+        let spots = pickup.get().zip(dropoff.get());
+        async move {
             let (p, d) = spots?;
             Some(
                 get_quote(
@@ -398,8 +421,8 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
                 )
                 .await,
             )
-        },
-    );
+        }
+    });
 
     let submit = move |_| {
         let (Some(p), Some(d)) = (pickup.get_untracked(), dropoff.get_untracked()) else {
@@ -665,5 +688,65 @@ fn PastRides(history: Memo<Vec<RideView>>, current: Memo<Option<RideView>>) -> i
                 </ul>
             </Show>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(id: &str, seq: u64, status: RideStatus) -> RiderModel {
+        let at = GeoPoint::new(52.52, 13.4).unwrap();
+        RiderModel {
+            current: Some(RideView {
+                id: RideId::parse(id).unwrap(),
+                status,
+                seq,
+                rider_name: "Rita".into(),
+                pickup: at,
+                pickup_name: "here".into(),
+                dropoff: at,
+                dropoff_name: "there".into(),
+                distance_m: 1200,
+                duration_s: 240,
+                fare: crate::domain::fare::Cents(600),
+                driver: None,
+                pin: None,
+                pin_locked: false,
+                rating: None,
+                created_at_ms: 1,
+                offer_expires_at_ms: None,
+                driver_position: None,
+                server_now_ms: 0,
+            }),
+            history: Vec::new(),
+            saved: None,
+        }
+    }
+
+    const RIDE: &str = "0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_reload_read_before_a_change_the_socket_showed_does_not_take_it_back() {
+        let shown = model(RIDE, 3, RideStatus::DriverArrived);
+        let late = model(RIDE, 2, RideStatus::DriverAssigned);
+        let kept = late.unless_older_than(Some(&shown));
+        assert_eq!(kept.current, shown.current);
+    }
+
+    #[test]
+    fn a_newer_reload_or_another_ride_or_none_replaces_what_is_shown() {
+        let shown = model(RIDE, 3, RideStatus::DriverArrived);
+        let newer = model(RIDE, 4, RideStatus::InProgress);
+        assert_eq!(newer.clone().unless_older_than(Some(&shown)), newer);
+        let other = model(OTHER, 0, RideStatus::Searching);
+        assert_eq!(other.clone().unless_older_than(Some(&shown)), other);
+        let ended = RiderModel {
+            current: None,
+            ..model(RIDE, 0, RideStatus::Completed)
+        };
+        assert_eq!(ended.clone().unless_older_than(Some(&shown)), ended);
+        assert_eq!(newer.clone().unless_older_than(None), newer);
     }
 }
