@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end tests: two Hail instances sharing one throwaway Redis, driven by Playwright.
+# End-to-end tests: two Hail instances sharing one throwaway Redis, driven by Playwright, and a
+# fleet of three more behind nginx (scripts/fleet.sh) on the same Redis for the fleet specs.
 #
 # Needs a built site (`cargo leptos build`): the server binary and the site files.
 #   HAIL_BIN        server binary        (default: target/debug/hail)
@@ -27,11 +28,11 @@ command -v python3 >/dev/null || die "python3 is missing (used to pick free port
 HAIL_BIN="$(cd "$(dirname "$HAIL_BIN")" && pwd)/$(basename "$HAIL_BIN")"
 HAIL_SITE_ROOT="$(cd "$HAIL_SITE_ROOT" && pwd)"
 
-# Three distinct free ports, chosen by the kernel (bound at once so none repeats).
-read -r REDIS_PORT PORT_A PORT_B < <(python3 - <<'PY'
+# Four distinct free ports, chosen by the kernel (bound at once so none repeats).
+read -r REDIS_PORT PORT_A PORT_B FLEET_PORT < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -46,6 +47,9 @@ PIDS=()
 
 cleanup() {
   local status=$?
+  if [[ -n "${HAIL_FLEET_DIR:-}" ]]; then
+    bash "$ROOT/scripts/fleet.sh" down >"$LOGS/fleet-down.log" 2>&1 || true
+  fi
   for pid in "${PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -53,7 +57,7 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   if [[ $status -ne 0 ]]; then
-    for log in "$LOGS"/*.log; do
+    for log in "$LOGS"/*.log "$LOGS"/fleet/logs/*.log; do
       [[ -f "$log" ]] || continue
       echo "----- last lines of $log -----" >&2
       tail -n 40 "$log" >&2
@@ -96,6 +100,14 @@ start_instance() {
 }
 start_instance a "$PORT_A"
 start_instance b "$PORT_B"
+
+# The fleet: three instances behind nginx, on the same Redis; a short drain keeps the specs quick.
+export HAIL_FLEET_DIR="$LOGS/fleet"
+HAIL_FLEET_PORT="$FLEET_PORT" HAIL_BIN="$HAIL_BIN" HAIL_SITE_ROOT="$HAIL_SITE_ROOT" \
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT" HAIL_KEY_PREFIX=e2e HAIL_DEMO_DRIVERS=0 HAIL_DRAIN_SECS=5 \
+  bash "$ROOT/scripts/fleet.sh" up 3 >"$LOGS/fleet-up.log" 2>&1 \
+  || { cat "$LOGS/fleet-up.log" >&2; die "the fleet did not start"; }
+export HAIL_FLEET_URL="http://127.0.0.1:$FLEET_PORT"
 
 export HAIL_URL_A="http://127.0.0.1:$PORT_A"
 export HAIL_URL_B="http://127.0.0.1:$PORT_B"

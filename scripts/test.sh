@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy for both features, the WASM dependency check, unit and
 # integration tests (their own redis-servers), then the end-to-end suite in Chromium against
-# two instances. Sets up whatever is missing first.
+# two instances and a fleet of three behind nginx, and the fleet script's smoke test. Sets up
+# whatever is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,10 +33,16 @@ rm -f target/site/pkg/*.br target/site/pkg/*.gz
 cargo leptos build
 bash scripts/e2e.sh 2>&1 | tee "$logs/e2e.log"
 
+step "the fleet script's smoke test (nginx in front of two instances, this build)"
+HAIL_BIN=target/debug/hail HAIL_SITE_ROOT=target/site bash scripts/fleet-smoke.sh 2>&1 \
+  | tee "$logs/fleet-smoke.log"
+
 # One closing line for every test that ran: Rust's and Playwright's together.
 awk '
   /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
   /^ *[0-9]+ passed \(/ { p += $1 }
   /^ *[0-9]+ failed$/ { f += $1 }
+  /^ok - / { p += 1 }
+  /^not ok - / { f += 1 }
   END { printf "\nall: %d passed, %d failed\n", p, f }
-' "$logs/cargo-test.log" "$logs/e2e.log"
+' "$logs/cargo-test.log" "$logs/e2e.log" "$logs/fleet-smoke.log"
