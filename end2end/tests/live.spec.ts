@@ -124,3 +124,44 @@ test("a dropped connection comes back by itself and shows the current state", as
     await driverContext.close();
   }
 });
+
+test("screens rendered by the server on a reload hydrate and stay live", async ({ browser }) => {
+  const riderContext = await browser.newContext();
+  const driverContext = await browser.newContext();
+  try {
+    const rider = await riderContext.newPage();
+    const driver = await driverContext.newPage();
+    await driverOnlineOnB(driver, "Rhys Reload");
+    await signUp(rider, A, freshAccount("rider", "Rosa Reload"));
+
+    // A reload is a whole page rendered by the server, then hydrated in the browser; a few of
+    // them, since what went wrong (a page carrying its data twice) depended on timing.
+    for (let i = 0; i < 3; i++) {
+      await driver.reload();
+      await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
+      await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+    }
+    await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
+    await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
+    await expect(rider.getByTestId("quote-fare")).toHaveText(/^€\d+\.\d\d$/);
+    await rider.getByRole("button", { name: "Request ride" }).click();
+    // Pushed to the reloaded driver's screen, which acts on it.
+    await driver.getByTestId("offer").getByRole("button", { name: "Accept" }).click();
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver is on the way");
+
+    for (let i = 0; i < 3; i++) {
+      await rider.reload();
+      await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
+      await expect(rider.getByTestId("ride-status")).toHaveText("Your driver is on the way");
+    }
+    // Changes reach the reloaded rider's screen live, and the reloaded driver's buttons work.
+    await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).click();
+    await expect(rider.getByTestId("ride-status")).toHaveText("Your driver has arrived");
+    const before = await carAt(rider);
+    await clickMapAt(driver, "Your position", 0.305, 0.385);
+    await expect.poll(() => carAt(rider)).not.toBe(before);
+  } finally {
+    await riderContext.close();
+    await driverContext.close();
+  }
+});

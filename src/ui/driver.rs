@@ -15,7 +15,7 @@ use leptos_use::{use_geolocation_with_options, UseGeolocationOptions};
 
 use super::forms::{form_error, invalid, kept_value, FieldError, FormError};
 use super::layout::RoleGate;
-use super::live::{use_live, LiveIndicator, LiveLink};
+use super::live::{use_live_while, LiveIndicator, LiveLink};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use super::session::Auth;
@@ -43,9 +43,17 @@ const HISTORY_SHOWN: usize = 5;
 
 #[component]
 pub fn DriverPage() -> impl IntoView {
+    // The screen's state, its resources among them, is made here, outside the gate's
+    // `Transition` (see `ui::location::SavedLocation`); the live connection opens, and the state
+    // is polled, only once the visitor is known to be a driver.
+    let auth = Auth::expect();
+    let is_driver = Signal::derive(
+        move || matches!(auth.me.get(), Some(Ok(Some(me))) if me.role == Role::Driver),
+    );
+    let screen = Screen::new(is_driver);
     view! {
         <RoleGate role=Role::Driver>
-            {move || view! { <DriverScreen/> }}
+            <DriverScreen screen/>
         </RoleGate>
     }
 }
@@ -125,51 +133,81 @@ enum Work {
     Ride(RideId, RideStatus),
 }
 
-#[component]
-fn DriverScreen() -> impl IntoView {
-    let actions = Actions::new();
-    let tick = use_poll(POLL);
-    // Bumped by every push that changes what this screen shows.
-    let pushes = RwSignal::new(0u64);
-    let live = use_live(move |_, message| match message {
-        ServerMessage::Offer { .. }
-        | ServerMessage::OfferWithdrawn { .. }
-        | ServerMessage::Status { .. } => pushes.update(|n| *n += 1),
-        // A refused position is the driver's to see; a refused subscription only means the
-        // offer went away between two reads, which the next state read shows.
-        ServerMessage::Error { code, message } => match code {
-            LiveErrorCode::Implausible | LiveErrorCode::RateLimited | LiveErrorCode::Conflict => {
-                actions
+/// What the driver's screen is made of: its actions, its clock, its live connection and what
+/// it reads from the server.
+#[derive(Clone, Copy)]
+struct Screen {
+    actions: Actions,
+    tick: ReadSignal<u64>,
+    live: LiveLink,
+    state: Resource<Result<DriverState, AppError>>,
+    history: Resource<Result<Vec<RideView>, AppError>>,
+}
+
+impl Screen {
+    fn new(is_driver: Signal<bool>) -> Self {
+        let actions = Actions::new();
+        let tick = use_poll(POLL);
+        // Bumped by every push that changes what this screen shows.
+        let pushes = RwSignal::new(0u64);
+        let live = use_live_while(is_driver, move |_, message| match message {
+            ServerMessage::Offer { .. }
+            | ServerMessage::OfferWithdrawn { .. }
+            | ServerMessage::Status { .. } => pushes.update(|n| *n += 1),
+            // A refused position is the driver's to see; a refused subscription only means the
+            // offer went away between two reads, which the next state read shows.
+            ServerMessage::Error { code, message } => match code {
+                LiveErrorCode::Implausible
+                | LiveErrorCode::RateLimited
+                | LiveErrorCode::Conflict => actions
                     .position_refused
-                    .set(Some(LiveError { code, message }.into()))
-            }
-            _ => leptos::logging::warn!("live: {message}"),
-        },
-        _ => {}
-    });
-    // While live, the state is read when something happens; while not, every second.
-    let polled = Memo::new(move |_| (!live.is_live()).then(|| tick.get()));
-    let state = Resource::new(
-        move || {
-            (
-                polled.get(),
-                pushes.get(),
-                live.generation.get(),
-                actions.versions(),
-            )
-        },
-        |_| get_driver_state(),
-    );
-    let history = Resource::new(
-        move || {
-            (
-                polled.get().map(|t| t / HISTORY_EVERY_TICKS),
-                pushes.get(),
-                actions.ride_versions(),
-            )
-        },
-        |_| ride_history(),
-    );
+                    .set(Some(LiveError { code, message }.into())),
+                _ => leptos::logging::warn!("live: {message}"),
+            },
+            _ => {}
+        });
+        // While live, the state is read when something happens; while not, every second.
+        let polled = Memo::new(move |_| (is_driver.get() && !live.is_live()).then(|| tick.get()));
+        let state = Resource::new(
+            move || {
+                (
+                    polled.get(),
+                    pushes.get(),
+                    live.generation.get(),
+                    actions.versions(),
+                )
+            },
+            |_| get_driver_state(),
+        );
+        let history = Resource::new(
+            move || {
+                (
+                    polled.get().map(|t| t / HISTORY_EVERY_TICKS),
+                    pushes.get(),
+                    actions.ride_versions(),
+                )
+            },
+            |_| ride_history(),
+        );
+        Self {
+            actions,
+            tick,
+            live,
+            state,
+            history,
+        }
+    }
+}
+
+#[component]
+fn DriverScreen(screen: Screen) -> impl IntoView {
+    let Screen {
+        actions,
+        tick,
+        live,
+        state,
+        history,
+    } = screen;
     view! {
         <LiveIndicator link=live/>
         <Transition fallback=|| {

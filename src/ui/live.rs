@@ -134,6 +134,15 @@ impl LiveLink {
 /// Opens the live connection for the calling component's lifetime. `on_message` gets every
 /// message but `welcome` and `resync`, which bump the generation instead.
 pub fn use_live(on_message: impl Fn(LiveLink, ServerMessage) + Send + Sync + 'static) -> LiveLink {
+    use_live_while(Signal::stored(true), on_message)
+}
+
+/// [`use_live`] for a page that sets it up before it knows who is logged in: the connection
+/// is opened once `wanted` turns true, and never for a visitor it would be refused to.
+pub fn use_live_while(
+    wanted: Signal<bool>,
+    on_message: impl Fn(LiveLink, ServerMessage) + Send + Sync + 'static,
+) -> LiveLink {
     let link = LiveLink {
         state: RwSignal::new(LinkState::Connecting),
         generation: RwSignal::new(0),
@@ -188,8 +197,10 @@ pub fn use_live(on_message: impl Fn(LiveLink, ServerMessage) + Send + Sync + 'st
     link.opener.set_value(Some(Arc::new(open)));
     // Effects run only in the browser: the server never opens a socket.
     Effect::new(move |_| {
-        if let Some(open) = link.opener.get_value() {
-            open();
+        if wanted.get() {
+            if let Some(open) = link.opener.get_value() {
+                open();
+            }
         }
     });
     on_cleanup(move || {
