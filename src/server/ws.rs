@@ -250,9 +250,8 @@ impl Connection {
             let user_channel = self.state.keys.user_channel(&self.identity.id);
             let user_feed = self.state.bus.subscribe(user_channel, Capacity::User).await;
             self.feeds.insert(Feed::User, user_feed);
-            let metrics = &self.state.metrics;
-            metrics.sockets_opened.inc();
-            metrics.sockets_open.inc();
+            self.state.metrics.sockets_opened.inc();
+            self.state.metrics.sockets_open.inc();
             let welcome = ServerMessage::Welcome {
                 user_id: self.identity.id.clone(),
                 role: self.identity.role,

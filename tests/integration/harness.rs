@@ -138,6 +138,8 @@ impl Drop for TestRedis {
 /// One Hail instance serving on its own port.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The instance's state, to look inside it (it lives on while the instance runs).
+    pub state: hail::server::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -154,6 +156,7 @@ impl TestApp {
             .await
             .expect("the app builds");
         let addr = app.local_addr();
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -164,6 +167,7 @@ impl TestApp {
         });
         Self {
             addr,
+            state,
             shutdown: Some(tx),
             server: Some(server),
         }

@@ -890,8 +890,14 @@ async fn a_draining_instance_sends_its_sockets_away_and_they_resume_on_another()
     on_a.subscribe(&ride).await;
     let mut driver_live = Live::open(&cluster.b, &driver).await;
 
+    let state_a = cluster.a.state.clone();
+    let ready = || hail::server::health::readyz(axum::extract::State(state_a.clone()));
+    assert_eq!(ready().await.0, StatusCode::OK);
     cluster.a.begin_stop();
     let frame = on_a.closed().await.expect("a close frame");
+    // Not ready from the moment the drain began (a balancer's check on a kept-alive connection
+    // would see it; new connections are refused outright, below).
+    assert_eq!(ready().await.0, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(u16::from(frame.code), close::GOING_AWAY);
     assert!(
         TcpStream::connect(cluster.a.addr).await.is_err(),
