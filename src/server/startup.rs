@@ -51,15 +51,17 @@ impl Application {
     pub async fn build(mut config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
         use anyhow::Context as _;
 
+        let metrics = Arc::new(Metrics::new());
+        let redis = Redis::new(connect_redis(&config).await?, metrics.redis_errors.clone());
+        let session_store = session::Store::new(connect_session_store(&config).await?);
+        // Bound once Redis answers: until then a balancer's connection is refused (and tried on
+        // another instance) rather than left waiting.
         let listener = TcpListener::bind(leptos_options.site_addr)
             .await
             .with_context(|| format!("could not listen on {}", leptos_options.site_addr))?;
         if config.instance_name.is_empty() {
             config.instance_name = format!("hail@{}", listener.local_addr()?);
         }
-        let metrics = Arc::new(Metrics::new());
-        let redis = Redis::new(connect_redis(&config).await?, metrics.redis_errors.clone());
-        let session_store = session::Store::new(connect_session_store(&config).await?);
         let keys = Keys::new(config.key_prefix.clone());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let pubsub_client = redis::Client::open(config.redis_url.as_str())
