@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 
 import { expect, test, type Page } from "@playwright/test";
 
-import { freshAccount, signUp } from "./support";
+import { carAt, clickMapAt, driverOnline, freshAccount, signUp } from "./support";
 
 const FLEET = (process.env.HAIL_FLEET_URL ?? "").replace(/\/+$/, "");
 const SCRIPT = path.resolve(__dirname, "../../scripts/fleet.sh");
@@ -53,18 +53,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
-  const map = page.getByRole("img", { name: label });
-  const box = await map.boundingBox();
-  if (!box) throw new Error(`map ${label} is not visible`);
-  await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
-}
-
-async function carAt(page: Page): Promise<string> {
-  const car = page.getByTestId("marker-car");
-  return `${await car.getAttribute("data-lat")},${await car.getAttribute("data-lng")}`;
-}
-
 /** Records every state the connection indicator takes from now on, in window.__states. */
 async function recordConnection(page: Page): Promise<void> {
   await page.evaluate(() => {
@@ -84,14 +72,7 @@ async function connectionStates(page: Page): Promise<string[]> {
 
 /** A rider and a driver, both through the balancer, with the driver on the way to the pickup. */
 async function rideUnderWay(rider: Page, driver: Page): Promise<void> {
-  await signUp(driver, FLEET, freshAccount("driver", "Fiona Fleet"));
-  await driver.getByLabel("Make").fill("Volvo");
-  await driver.getByLabel("Model").fill("V70");
-  await driver.getByLabel("Plate").fill("B-FL 33");
-  await driver.getByRole("button", { name: "Save car" }).click();
-  await clickMapAt(driver, "Your position", 0.3, 0.38);
-  await driver.getByRole("button", { name: "Go online" }).click();
-  await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+  await driverOnline(driver, FLEET, "Fiona Fleet");
   await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
 
   await signUp(rider, FLEET, freshAccount("rider", "Frank Fleet"));

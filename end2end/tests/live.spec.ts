@@ -2,33 +2,9 @@
 // another on instance B. While a screen's connection is live it does not poll, so everything
 // seen here after "Live" arrived as a push through Redis pub/sub from the other instance.
 
-import { expect, test, type Page, type WebSocketRoute } from "@playwright/test";
+import { expect, test, type WebSocketRoute } from "@playwright/test";
 
-import { A, B, freshAccount, signUp } from "./support";
-
-async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
-  const map = page.getByRole("img", { name: label });
-  const box = await map.boundingBox();
-  if (!box) throw new Error(`map ${label} is not visible`);
-  await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
-}
-
-/** A new driver on instance B with a car, online near Central Station. */
-async function driverOnlineOnB(driver: Page, name: string): Promise<void> {
-  await signUp(driver, B, freshAccount("driver", name));
-  await driver.getByLabel("Make").fill("Škoda");
-  await driver.getByLabel("Model").fill("Octavia");
-  await driver.getByLabel("Plate").fill("B-LV 42");
-  await driver.getByRole("button", { name: "Save car" }).click();
-  await clickMapAt(driver, "Your position", 0.3, 0.38);
-  await driver.getByRole("button", { name: "Go online" }).click();
-  await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
-}
-
-async function carAt(page: Page): Promise<string> {
-  const car = page.getByTestId("marker-car");
-  return `${await car.getAttribute("data-lat")},${await car.getAttribute("data-lng")}`;
-}
+import { A, B, carAt, clickMapAt, driverOnline, freshAccount, signUp } from "./support";
 
 test("the rider watches the car move and both screens follow the ride live", async ({ browser }) => {
   const riderContext = await browser.newContext();
@@ -37,7 +13,7 @@ test("the rider watches the car move and both screens follow the ride live", asy
     const rider = await riderContext.newPage();
     const driver = await driverContext.newPage();
 
-    await driverOnlineOnB(driver, "Lena Live");
+    await driverOnline(driver, B, "Lena Live");
     await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
     await expect(driver.getByTestId("connection")).toContainText("Live");
 
@@ -95,7 +71,7 @@ test("a dropped connection comes back by itself and shows the current state", as
       sockets.push(socket);
     });
 
-    await driverOnlineOnB(driver, "Dirk Drop");
+    await driverOnline(driver, B, "Dirk Drop");
 
     await signUp(rider, A, freshAccount("rider", "Rhea Reconnect"));
     const connection = rider.getByTestId("connection");
@@ -131,7 +107,7 @@ test("screens rendered by the server on a reload hydrate and stay live", async (
   try {
     const rider = await riderContext.newPage();
     const driver = await driverContext.newPage();
-    await driverOnlineOnB(driver, "Rhys Reload");
+    await driverOnline(driver, B, "Rhys Reload");
     await signUp(rider, A, freshAccount("rider", "Rosa Reload"));
 
     // A reload is a whole page rendered by the server, then hydrated in the browser; a few of

@@ -2,16 +2,9 @@
 // in another on instance B. Updates arrive live (or by polling while a socket is down), so every
 // expectation waits.
 
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 
-import { A, B, freshAccount, open, signUp } from "./support";
-
-async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
-  const map = page.getByRole("img", { name: label });
-  const box = await map.boundingBox();
-  if (!box) throw new Error(`map ${label} is not visible`);
-  await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
-}
+import { A, B, clickMapAt, freshAccount, open, signUp } from "./support";
 
 test("a whole ride from request to rating, rider on A and driver on B", async ({ browser }) => {
   const riderContext = await browser.newContext();

@@ -66,3 +66,29 @@ export async function signUp(page: Page, base: string, account: Account): Promis
   await expect(page).toHaveURL(`${base}/${account.role}`);
   await expect(who(page)).toHaveText(`Logged in as ${account.name} (${account.role})`);
 }
+
+/** Clicks a map (an SVG with role img, named `label`) at a fraction of its width and height. */
+export async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
+  const map = page.getByRole("img", { name: label });
+  const box = await map.boundingBox();
+  if (!box) throw new Error(`map ${label} is not visible`);
+  await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
+}
+
+/** Where the rider's map shows the driver's car, as "lat,lng". */
+export async function carAt(page: Page): Promise<string> {
+  const car = page.getByTestId("marker-car");
+  return `${await car.getAttribute("data-lat")},${await car.getAttribute("data-lng")}`;
+}
+
+/** A new driver signed up on `base`, with a car, online near Central Station. */
+export async function driverOnline(driver: Page, base: string, name: string): Promise<void> {
+  await signUp(driver, base, freshAccount("driver", name));
+  await driver.getByLabel("Make").fill("Škoda");
+  await driver.getByLabel("Model").fill("Octavia");
+  await driver.getByLabel("Plate").fill("B-LV 42");
+  await driver.getByRole("button", { name: "Save car" }).click();
+  await clickMapAt(driver, "Your position", 0.3, 0.38);
+  await driver.getByRole("button", { name: "Go online" }).click();
+  await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+}
