@@ -53,7 +53,7 @@ start_instance() {
   port[$name]=$(free_port)
   LEPTOS_SITE_ADDR="127.0.0.1:${port[$name]}" LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=hail \
     REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn HAIL_KEY_PREFIX=bench \
-    HAIL_POSITIONS_PER_SEC=15 "$bin" >"$work/$name.log" 2>&1 &
+    HAIL_POSITIONS_PER_SEC=15 HAIL_WORKER_THREADS=${HAIL_WORKER_THREADS:-1} "$bin" >"$work/$name.log" 2>&1 &
   pid[$name]=$!
   pids+=("${pid[$name]}")
   until curl -sf "http://127.0.0.1:${port[$name]}/readyz" >/dev/null; do sleep 0.1; done
@@ -128,7 +128,10 @@ if [ "$only" = profile ]; then
   # Flat: where the samples land, per process (the instances' threads are all tokio-rt-worker).
   perf report -i "$work/perf.data" --stdio --no-children --sort pid,dso,symbol -g none \
     --percent-limit 0.5 >"$out/profile-$label.txt" 2>/dev/null
-  perf script -i "$work/perf.data" 2>/dev/null >"$work/perf.script"
+  perf script -i "$work/perf.data" -F comm,pid,tid,time,event,ip,sym,dso 2>/dev/null >"$work/perf.script"
+  python3 benches/profile_summary.py "hail-a=${pid[a]}" "hail-b=${pid[b]}" "redis=$redis_pid" \
+    <"$work/perf.script" >"$out/profile-$label.summary.txt"
+  gzip -c "$work/perf.script" >"$out/profile-$label.script.gz"
   if command -v inferno-collapse-perf >/dev/null; then
     inferno-collapse-perf <"$work/perf.script" >"$out/profile-$label.folded"
     inferno-flamegraph --title "hail-a + hail-b + redis at 10,000 positions/s ($label)" \

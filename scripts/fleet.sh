@@ -25,7 +25,8 @@
 #                     HAIL_DEMO_DRIVERS, HAIL_KEY_PREFIX, HAIL_DRAIN_SECS. They are recorded at
 #                     `up`, so a `restart` starts the replacements with the same settings.
 #                     HAIL_DRAIN_SECS (default 10) also bounds how long down/restart wait for an
-#                     instance to exit (plus 5 s) before a SIGKILL.
+#                     instance to exit (plus 5 s) before a SIGKILL. HAIL_WORKER_THREADS defaults
+#                     to 1 when N is at least the machine's cores (one instance per core).
 #
 # The build is `LEPTOS_SITE_ROOT=target/fleet-site cargo leptos build --release`: the release
 # site files get a folder of their own, because debug builds (`cargo leptos build`, `watch`,
@@ -717,6 +718,11 @@ cmd_up() {
   mkdir -p "$LOG_DIR" "$RUN_DIR"
   # From here on a failure stops whatever was started.
   trap on_up_exit EXIT
+  # As many instances as cores or more: one worker thread each (idle siblings that wake to find
+  # nothing cost a tenth of an instance's CPU here; see HAIL_WORKER_THREADS in the README).
+  if [[ -z "${HAIL_WORKER_THREADS:-}" ]] && ((size >= $(nproc))); then
+    export HAIL_WORKER_THREADS=1
+  fi
   record_instance_env
   REDIS_MODE=private REDIS_URL_USED=''
   start_redis

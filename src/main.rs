@@ -10,15 +10,16 @@ use leptos::config::get_configuration;
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(THREAD_STACK_BYTES)
-        .build()?
-        .block_on(serve())
+    let config = Config::from_env();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all().thread_stack_size(THREAD_STACK_BYTES);
+    if config.worker_threads > 0 {
+        runtime.worker_threads(usize::from(config.worker_threads));
+    }
+    runtime.build()?.block_on(serve(config))
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env();
+async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init(config.log_json);
     let leptos_options = get_configuration(None)?.leptos_options;
     tracing::info!(

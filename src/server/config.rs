@@ -126,6 +126,13 @@ pub struct Config {
     #[arg(long, env = "HAIL_PASSWORD_THREADS", default_value_t = 0)]
     pub password_threads: usize,
 
+    /// Threads that run the server's tasks (requests, live sockets, Redis). 0: one per core
+    /// this process may use. Where several instances share a machine (a fleet of one instance
+    /// per core), one each saves the wake-ups of threads that find nothing to do.
+    #[arg(long, env = "HAIL_WORKER_THREADS", default_value_t = 0,
+        value_parser = clap::value_parser!(u16).range(0..=MAX_WORKER_THREADS))]
+    pub worker_threads: u16,
+
     /// Positions one driver may send per second, over every socket and instance together.
     #[arg(long, env = "HAIL_POSITIONS_PER_SEC", default_value_t = 5)]
     pub positions_per_sec: u32,
@@ -219,6 +226,9 @@ const MAX_DEMO_DRIVERS: i64 = 100;
 
 /// A drain longer than this would outlast what orchestrators wait before a SIGKILL.
 const MAX_DRAIN_SECS: u64 = 300;
+
+/// More worker threads than this is a typo, not a machine.
+const MAX_WORKER_THREADS: i64 = 1024;
 
 /// A header value people can read in logs: letters, digits and `.-_@:`, at most 64 of them.
 fn parse_instance_name(raw: &str) -> Result<String, String> {
@@ -368,6 +378,20 @@ mod tests {
             ["hail", "--drain-secs", "301"],
             ["hail", "--instance-name", "hail 1"],
             ["hail", "--instance-name", "hail\r\nx-evil: 1"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_core_and_are_checked_at_start() {
+        assert_eq!(Config::parse_from(["hail"]).worker_threads, 0);
+        let one = Config::parse_from(["hail", "--worker-threads", "1"]);
+        assert_eq!(one.worker_threads, 1);
+        for args in [
+            ["hail", "--worker-threads", "-1"],
+            ["hail", "--worker-threads", "two"],
+            ["hail", "--worker-threads", "1025"],
         ] {
             assert!(Config::try_parse_from(args).is_err(), "{args:?}");
         }
