@@ -91,7 +91,7 @@ def main():
         if call is not None:
             syscalls[who][call] += 1
         elif frames and frames[0][1] == "[kernel.kallsyms]":
-            syscalls[who]["(kernel, not in a system call: interrupts, scheduling)"] += 1
+            syscalls[who]["(kernel, no system call frame: interrupts, scheduling, or a stack not unwound)"] += 1
         if frames:
             leaves[who][frames[0][0]] += 1
     for who, total in sorted(totals.items(), key=lambda kv: -kv[1]):

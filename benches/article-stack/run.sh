@@ -6,6 +6,7 @@
 #
 #   benches/article-stack/run.sh RIDES RATE SECS      # e.g. 1000 5 20
 set -euo pipefail
+[ $# -eq 3 ] || { echo "usage: $0 RIDES RATE SECS   (e.g. 1000 5 20)" >&2; exit 2; }
 cd "$(dirname "$0")"
 [ -d node_modules ] || npm install --no-audit --no-fund >&2
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

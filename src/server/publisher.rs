@@ -12,7 +12,7 @@
 //! runs it again after its other ready tasks and the next poll of the I/O driver), so the frames
 //! that arrived together leave together. On an instance with one worker thread that makes
 //! pipelines about a third larger at 10,000 positions a second, and costs Redis a sixth less per
-//! position (BENCHMARKS.md); a quiet instance loses a few microseconds.
+//! position (BENCHMARKS.md); on a quiet instance a position waits that one scheduler round more.
 //!
 //! Order is kept: positions leave in the order they were queued, and a socket that is about to
 //! run the full check in Redis (which may publish too) first waits for what it queued before
