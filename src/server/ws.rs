@@ -265,9 +265,17 @@ impl Connection {
             let mut ping =
                 tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
             ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // One wait for the stop signal for the socket's whole life: made inside the loop, it
+            // would join and leave the signal's list of waiters (a lock each way) on every message.
             let mut stop = self.state.live.stop.clone();
+            let stopping = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            tokio::pin!(stopping);
             let closing: Result<Closing, Gone> = loop {
-                if *stop.borrow() {
+                // Also checked here: a socket whose client never stops sending would otherwise
+                // never reach the stop branch below.
+                if *self.state.live.stop.borrow() {
                     break Ok(Some((
                         close::GOING_AWAY,
                         "the server is restarting; reconnect",
@@ -275,8 +283,11 @@ impl Connection {
                 }
                 // The handlers' futures are boxed: they hold Redis and session futures, and inline
                 // they would sit in every idle socket's task for its whole life; boxed, they take
-                // memory only while a message is being handled.
+                // memory only while a message is being handled. `biased`: the branches are polled
+                // in this order, the busy ones first, instead of in a random one (a stop is
+                // seen at the latest when the socket's current message is handled).
                 tokio::select! {
+                    biased;
                     frame = socket.recv() => {
                         let Some(Ok(frame)) = frame else { break Ok(None) };
                         self.last_heard = Instant::now();
@@ -297,7 +308,12 @@ impl Connection {
                             other => break other,
                         }
                     }
-                    _ = stop.changed() => {}
+                    _ = &mut stopping => {
+                        break Ok(Some((
+                            close::GOING_AWAY,
+                            "the server is restarting; reconnect",
+                        )));
+                    }
                 }
             };
             if let Ok(Some((code, reason))) = closing {
