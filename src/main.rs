@@ -11,12 +11,28 @@ const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::from_env();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    // One thread asked for: tokio's current-thread scheduler, which runs every task (the accept
+    // loop too) on this thread. A multi-thread runtime of one worker would still hand work
+    // between that worker and the thread blocked in `block_on`, and pay the work-stealing
+    // scheduler's bookkeeping for nothing (BENCHMARKS.md, session 8).
+    let mut runtime = if config.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     runtime.enable_all().thread_stack_size(THREAD_STACK_BYTES);
-    if config.worker_threads > 0 {
+    if config.worker_threads > 1 {
         runtime.worker_threads(usize::from(config.worker_threads));
     }
-    runtime.build()?.block_on(serve(config))
+    let runtime = runtime.build()?;
+    // `block_on` runs on a thread of the same stack size: on a current-thread runtime every
+    // task runs there, and the main thread's stack is whatever `ulimit -s` says.
+    std::thread::Builder::new()
+        .name("hail-main".into())
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || runtime.block_on(serve(config)))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server's main thread panicked"))?
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -128,7 +128,8 @@ pub struct Config {
 
     /// Threads that run the server's tasks (requests, live sockets, Redis). 0: one per core
     /// this process may use. Where several instances share a machine (a fleet of one instance
-    /// per core), one each saves the wake-ups of threads that find nothing to do.
+    /// per core), one each saves the wake-ups of threads that find nothing to do; with 1, every
+    /// task runs on one thread (tokio's current-thread scheduler).
     #[arg(long, env = "HAIL_WORKER_THREADS", default_value_t = 0,
         value_parser = clap::value_parser!(u16).range(0..=MAX_WORKER_THREADS))]
     pub worker_threads: u16,
