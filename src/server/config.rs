@@ -134,6 +134,19 @@ pub struct Config {
         value_parser = clap::value_parser!(u16).range(0..=MAX_WORKER_THREADS))]
     pub worker_threads: u16,
 
+    /// Under load, how long the publisher gathers drivers' positions into one pipeline to Redis
+    /// (milliseconds; 0: never waits). Each pipeline costs Redis and both instances wake-ups
+    /// whatever its size, so larger ones cost a position less; each position waits this long
+    /// more (tokio's timer rounds up to the next millisecond).
+    #[arg(long, env = "HAIL_PUBLISH_LINGER_MS", default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_PUBLISH_LINGER_MS))]
+    pub publish_linger_ms: u64,
+
+    /// Positions this instance published in the last second above which the publisher lingers
+    /// (`HAIL_PUBLISH_LINGER_MS`); below it, every pipeline leaves at once.
+    #[arg(long, env = "HAIL_PUBLISH_LINGER_ABOVE", default_value_t = 2_000)]
+    pub publish_linger_above: u32,
+
     /// Positions one driver may send per second, over every socket and instance together.
     #[arg(long, env = "HAIL_POSITIONS_PER_SEC", default_value_t = 5)]
     pub positions_per_sec: u32,
@@ -215,6 +228,13 @@ impl Config {
         }
     }
 
+    pub fn batching(&self) -> super::publisher::Batching {
+        super::publisher::Batching {
+            linger: Duration::from_millis(self.publish_linger_ms),
+            linger_above: self.publish_linger_above,
+        }
+    }
+
     /// The Redis URL with any password masked, for logs.
     pub fn redis_url_masked(&self) -> String {
         mask_password(&self.redis_url)
@@ -227,6 +247,9 @@ const MAX_DEMO_DRIVERS: i64 = 100;
 
 /// A drain longer than this would outlast what orchestrators wait before a SIGKILL.
 const MAX_DRAIN_SECS: u64 = 300;
+
+/// Lingering longer than this would show on the rider's map.
+const MAX_PUBLISH_LINGER_MS: u64 = 50;
 
 /// More worker threads than this is a typo, not a machine.
 const MAX_WORKER_THREADS: i64 = 1024;
@@ -393,6 +416,24 @@ mod tests {
             ["hail", "--worker-threads", "-1"],
             ["hail", "--worker-threads", "two"],
             ["hail", "--worker-threads", "1025"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_publisher_lingers_a_millisecond_above_2000_positions_a_second_by_default() {
+        let batching = Config::parse_from(["hail"]).batching();
+        assert_eq!(batching.linger, Duration::from_millis(1));
+        assert_eq!(batching.linger_above, 2_000);
+        let off = Config::parse_from(["hail", "--publish-linger-ms", "0"]).batching();
+        assert!(off.linger.is_zero());
+        for args in [
+            ["hail", "--publish-linger-ms", "51"],
+            ["hail", "--publish-linger-ms", "-1"],
+            ["hail", "--publish-linger-ms", "0.5"],
+            ["hail", "--publish-linger-above", "-1"],
+            ["hail", "--publish-linger-above", "many"],
         ] {
             assert!(Config::try_parse_from(args).is_err(), "{args:?}");
         }

@@ -14,6 +14,14 @@
 //! pipelines about a third larger at 10,000 positions a second, and costs Redis a sixth less per
 //! position (BENCHMARKS.md); on a quiet instance a position waits that one scheduler round more.
 //!
+//! Under load the publisher also lingers ([`Batching`]): once this instance published more than
+//! `linger_above` positions in the last second, it waits `linger` after the first position of a
+//! pipeline before sending it. Every pipeline costs Redis a read and two writes (the answer, and
+//! the delivery to each subscribing instance) and wakes both instances, whatever its size, so
+//! fewer, larger pipelines cost a position less everywhere (BENCHMARKS.md, session 8: a fifth to
+//! a third less CPU per position in all, at 1 to 2 ms more latency). Below the threshold nothing
+//! waits, so a quiet instance keeps its sub-millisecond latency.
+//!
 //! Order is kept: positions leave in the order they were queued, and a socket that is about to
 //! run the full check in Redis (which may publish too) first waits for what it queued before
 //! ([`Publisher::flushed`]). The queue is bounded: when Redis cannot keep up, positions are
@@ -45,6 +53,71 @@ enum Item {
     Barrier(oneshot::Sender<()>),
 }
 
+/// When the publisher waits to gather a larger pipeline (`HAIL_PUBLISH_LINGER_MS`,
+/// `HAIL_PUBLISH_LINGER_ABOVE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// How long a pipeline gathers positions under load (zero: never). tokio's timer counts whole
+    /// milliseconds, so a position waits between this and a millisecond more.
+    pub linger: Duration,
+    /// Positions published in the last second above which the publisher lingers.
+    pub linger_above: u32,
+}
+
+impl Batching {
+    /// Every pipeline leaves as soon as the one before it was answered.
+    pub const NEVER: Self = Self {
+        linger: Duration::ZERO,
+        linger_above: 0,
+    };
+}
+
+/// Positions published in whole seconds: the last complete second decides whether to linger.
+#[derive(Debug)]
+struct Load {
+    since: Instant,
+    in_second: u64,
+    last_second: u64,
+}
+
+impl Load {
+    fn new(now: Instant) -> Self {
+        Self {
+            since: now,
+            in_second: 0,
+            last_second: 0,
+        }
+    }
+
+    fn published(&mut self, count: usize, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed >= Duration::from_secs(2) {
+            // A whole second or more went by without a pipeline: nothing was published in it.
+            self.last_second = 0;
+            self.in_second = 0;
+            self.since = now;
+        } else if elapsed >= Duration::from_secs(1) {
+            self.last_second = self.in_second;
+            self.in_second = 0;
+            self.since += Duration::from_secs(1);
+        }
+        self.in_second += count as u64;
+    }
+
+    /// Whether more than `per_sec` were published in the last whole second before `now`.
+    fn above(&self, per_sec: u32, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.since);
+        let last = if elapsed < Duration::from_secs(1) {
+            self.last_second
+        } else if elapsed < Duration::from_secs(2) {
+            self.in_second
+        } else {
+            0
+        };
+        last > u64::from(per_sec)
+    }
+}
+
 /// A handle on the instance's publisher; cheap to clone.
 #[derive(Clone)]
 pub struct Publisher {
@@ -53,9 +126,9 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher's task; it ends when the last handle is dropped.
-    pub fn start(redis: Redis) -> Self {
+    pub fn start(redis: Redis, batching: Batching) -> Self {
         let (queue, items) = mpsc::channel(QUEUE);
-        tokio::spawn(run(redis, items));
+        tokio::spawn(run(redis, items, batching));
         Self { queue }
     }
 
@@ -91,12 +164,16 @@ impl Publisher {
     }
 }
 
-async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>) {
+async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>, batching: Batching) {
+    let mut load = Load::new(Instant::now());
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
     let mut last_warning: Option<Instant> = None;
     let mut failed = 0u64;
     while items.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if !batching.linger.is_zero() && load.above(batching.linger_above, Instant::now()) {
+            tokio::time::sleep(batching.linger).await;
+        }
         tokio::task::yield_now().await;
         while batch.len() < MAX_BATCH {
             let Ok(item) = items.try_recv() else { break };
@@ -128,6 +205,7 @@ async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>) {
                 Item::Barrier(done) => barriers.push(done),
             }
         }
+        load.published(published, Instant::now());
         if published > 0 {
             if let Err(err) = pipe.query_async::<()>(&mut redis).await {
                 failed += published as u64;
@@ -161,6 +239,40 @@ mod tests {
         assert!(publisher.publish(channel.clone(), "2".into(), None).is_ok());
         let refused = publisher.publish(channel, "3".into(), None).unwrap_err();
         assert_eq!(refused.code, LiveErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn the_publisher_lingers_only_after_a_busy_second() {
+        let start = Instant::now();
+        let mut load = Load::new(start);
+        load.published(1500, start);
+        assert!(!load.above(1000, start), "the first second is not over yet");
+        let later = start + Duration::from_millis(1500);
+        assert!(load.above(1000, later), "read as soon as it is over");
+        let second = start + Duration::from_millis(1000);
+        load.published(10, second);
+        assert!(load.above(1000, second), "1,500 in the last second");
+        assert!(!load.above(2000, second), "but not above 2,000");
+    }
+
+    #[test]
+    fn a_quiet_second_ends_the_lingering() {
+        let start = Instant::now();
+        let mut load = Load::new(start);
+        load.published(5000, start);
+        load.published(5, start + Duration::from_millis(1100));
+        assert!(load.above(1000, start + Duration::from_millis(1100)));
+        // The second after that carried 5 positions.
+        let third = start + Duration::from_millis(2100);
+        load.published(1, third);
+        assert!(!load.above(1000, third));
+        // And nothing at all for a long while counts as nothing.
+        let mut busy = Load::new(start);
+        busy.published(5000, start);
+        busy.published(1, start + Duration::from_millis(1001));
+        assert!(!busy.above(1000, start + Duration::from_secs(60)));
+        busy.published(1, start + Duration::from_secs(60));
+        assert!(!busy.above(1000, start + Duration::from_secs(60)));
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Application {
                 &config,
                 metrics.clone(),
             ),
-            publisher: super::publisher::Publisher::start(redis.clone()),
+            publisher: super::publisher::Publisher::start(redis.clone(), config.batching()),
             accounts: AccountStore::new(redis.clone(), keys.clone()),
             passwords: super::password::Passwords::start(super::password::workers(
                 config.password_threads,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use hail::server::publisher::Publisher;
+use hail::server::publisher::{Batching, Publisher};
 use hail::server::tracker::Stored;
 
 use crate::harness::TestRedis;
@@ -13,15 +13,19 @@ use crate::harness::TestRedis;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn publisher(redis: &TestRedis) -> Publisher {
+    publisher_batching(redis, Batching::NEVER).await
+}
+
+async fn publisher_batching(redis: &TestRedis, batching: Batching) -> Publisher {
     let manager = redis::Client::open(redis.url())
         .unwrap()
         .get_connection_manager()
         .await
         .unwrap();
-    Publisher::start(hail::server::redis_errors::Redis::new(
-        manager,
-        Default::default(),
-    ))
+    Publisher::start(
+        hail::server::redis_errors::Redis::new(manager, Default::default()),
+        batching,
+    )
 }
 
 async fn listener(redis: &TestRedis, channel: &str) -> redis::aio::PubSub {
@@ -112,6 +116,55 @@ async fn a_position_to_store_lands_in_the_driver_s_hash_with_its_publish() {
     assert_eq!(fields[2].parse::<f64>().unwrap(), 52.5201);
     assert_eq!(fields[3].parse::<f64>().unwrap(), 13.4049);
     assert_eq!(fields[4], "1795000000123");
+}
+
+#[tokio::test]
+async fn after_a_busy_second_positions_wait_to_leave_together_and_keep_their_order() {
+    let redis = TestRedis::start().await;
+    let linger = Duration::from_millis(40);
+    let publisher = publisher_batching(
+        &redis,
+        Batching {
+            linger,
+            linger_above: 100,
+        },
+    )
+    .await;
+    let channel: std::sync::Arc<str> = "t:ride:linger".into();
+    let mut pubsub = listener(&redis, &channel).await;
+    let mut sent = Vec::new();
+    let mut publish = |n: usize| {
+        let json = format!("{{\"n\":{n}}}");
+        publisher
+            .publish(channel.clone(), json.clone(), None)
+            .unwrap();
+        sent.push(json);
+    };
+
+    // A second with 500 positions, more than the 100 the publisher lingers above.
+    for n in 0..500 {
+        publish(n);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for n in 500..700 {
+        publish(n);
+    }
+    publisher.flushed().await;
+    let before = received(&mut pubsub, 700).await;
+    let queued = std::time::Instant::now();
+    publish(700);
+    let last = received(&mut pubsub, 1).await;
+
+    assert!(
+        queued.elapsed() >= linger,
+        "a position after a busy second waits for the pipeline to fill ({:?})",
+        queued.elapsed()
+    );
+    assert_eq!(
+        [before, last].concat(),
+        sent,
+        "nothing lost, nothing reordered"
+    );
 }
 
 #[tokio::test]
