@@ -170,8 +170,17 @@ async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>, batching: Batchi
     let mut barriers = Vec::new();
     let mut last_warning: Option<Instant> = None;
     let mut failed = 0u64;
-    while items.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if !batching.linger.is_zero() && load.above(batching.linger_above, Instant::now()) {
+    loop {
+        let queued = items.recv_many(&mut batch, MAX_BATCH).await;
+        if queued == 0 {
+            break;
+        }
+        // A full batch means a backlog: it leaves at once, or a long linger would cap the rate
+        // at a batch per linger.
+        if queued < MAX_BATCH
+            && !batching.linger.is_zero()
+            && load.above(batching.linger_above, Instant::now())
+        {
             tokio::time::sleep(batching.linger).await;
         }
         tokio::task::yield_now().await;
