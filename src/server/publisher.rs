@@ -18,8 +18,9 @@
 //! `linger_above` positions in the last second, it waits `linger` after the first position of a
 //! pipeline before sending it. Every pipeline costs Redis a read and two writes (the answer, and
 //! the delivery to each subscribing instance) and wakes both instances, whatever its size, so
-//! fewer, larger pipelines cost a position less everywhere (BENCHMARKS.md, session 8: a fifth to
-//! a third less CPU per position in all, at 1 to 2 ms more latency). Below the threshold nothing
+//! fewer, larger pipelines cost a position less everywhere (BENCHMARKS.md, session 8: in paired
+//! runs a fifth less CPU per position at 5,000/s and Redis's share nearly halved, a few percent
+//! less in all at 10,000/s, at 1 to 2 ms more latency). Below the threshold nothing
 //! waits, so a quiet instance keeps its sub-millisecond latency.
 //!
 //! Order is kept: positions leave in the order they were queued, and a socket that is about to
