@@ -196,6 +196,9 @@ enum Feed {
 /// Why the loop ended, if the server is the one to close.
 type Closing = Option<(u16, &'static str)>;
 
+/// How a socket is closed when its instance stops (drain).
+const RESTARTING: (u16, &str) = (close::GOING_AWAY, "the server is restarting; reconnect");
+
 struct Connection {
     state: AppState,
     identity: Identity,
@@ -276,10 +279,7 @@ impl Connection {
                 // Also checked here: a socket whose client never stops sending would otherwise
                 // never reach the stop branch below.
                 if *self.state.live.stop.borrow() {
-                    break Ok(Some((
-                        close::GOING_AWAY,
-                        "the server is restarting; reconnect",
-                    )));
+                    break Ok(Some(RESTARTING));
                 }
                 // The handlers' futures are boxed: they hold Redis and session futures, and inline
                 // they would sit in every idle socket's task for its whole life; boxed, they take
@@ -309,10 +309,7 @@ impl Connection {
                         }
                     }
                     _ = &mut stopping => {
-                        break Ok(Some((
-                            close::GOING_AWAY,
-                            "the server is restarting; reconnect",
-                        )));
+                        break Ok(Some(RESTARTING));
                     }
                 }
             };
