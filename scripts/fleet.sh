@@ -301,12 +301,21 @@ stop() {
   await_exit "$1" "$2" "$((SECONDS + $3))"
 }
 
-# await_exit NAME PID DEADLINE: waits until the process is gone or SECONDS reaches DEADLINE, then
-# SIGKILLs it.
+# exiting PID: the process is on its way out. Its command line empties when it lets go of its
+# memory, before its files and sockets are closed and before it is a zombie.
+exiting() {
+  [[ -e "/proc/$1" && -z "$(tr -d '\0' 2>/dev/null <"/proc/$1/cmdline")" ]] || return 1
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
+# await_exit NAME PID DEADLINE: waits until the process is gone (or a zombie) or SECONDS reaches
+# DEADLINE, then SIGKILLs it.
 await_exit() {
   local name=$1 pid=$2 deadline=$3 word
   word=$(word_of "$name")
-  while pid_is "$pid" "$word" && ((SECONDS < deadline)); do
+  while { pid_is "$pid" "$word" || exiting "$pid"; } && ((SECONDS < deadline)); do
     sleep 0.1
   done
   pid_is "$pid" "$word" || return 0
