@@ -55,7 +55,7 @@ pub async fn log_out(state: &AppState, session: &Session) -> Result<(), AppError
     session::log_out(session).await?;
     if let (Some(identity), Some(login)) = (identity, login) {
         let channel = state.keys.user_channel(&identity.id);
-        let published: Result<u64, _> = redis::cmd("PUBLISH")
+        let published: Result<u64, _> = redis::cmd(state.redis.publish_command())
             .arg(&channel)
             .arg(super::bus::logged_out_payload(&login))
             .query_async(&mut state.redis.clone())

@@ -9,8 +9,17 @@
 //! When the connection is lost (Redis restarted, the network dropped) the bus reconnects with
 //! backoff, subscribes again to every channel still wanted, and sends every subscriber a
 //! [`BusEvent::Resync`]: anything published meanwhile was missed.
+//!
+//! On a Redis Cluster the channels are sharded (SSUBSCRIBE, over one RESP3 cluster connection,
+//! which opens one connection per shard node it needs) and the bus owns its subscriptions, as
+//! no client library keeps them alive across a slot move or a failover: a `sunsubscribe` push
+//! for a channel still wanted (its slot moved) subscribes that channel again, with backoff, and
+//! resyncs its sockets; and once a second the bus publishes a probe on a channel of its own in
+//! the region's slot and expects to hear it back, so a subscription gone deaf (a failover, a
+//! lost node) is noticed within about two seconds and the whole connection is made again.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +28,13 @@ use futures_util::{Stream, StreamExt as _};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::PubSubSink;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::keys::hash_tag;
 use crate::domain::live::ServerMessage;
 
 /// Events a channel may hold before a slow socket starts to lag (and is told to resync). Each
@@ -37,7 +49,14 @@ pub enum Capacity {
 }
 /// A SUBSCRIBE that takes longer than this is given up on; the reconnect loop will retry it.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// On a cluster: how often the bus checks that it still hears its own region's slot, and how
+/// long it waits for its probe to come back.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Channels per SSUBSCRIBE when subscribing again: one command must stay within one slot.
+const SUBSCRIBE_CHUNK: usize = 256;
 /// How often the idle connection is checked: a peer that vanished without closing the TCP
 /// connection (a network partition) is noticed within this plus `SUBSCRIBE_TIMEOUT`.
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
@@ -125,6 +144,15 @@ pub struct BusMetrics {
     pub reconnects: Counter,
 }
 
+/// Where the bus listens.
+pub enum Source {
+    /// One node: SUBSCRIBE over a pub/sub connection of its own.
+    Node(redis::Client),
+    /// A cluster: SSUBSCRIBE over one RESP3 cluster connection. `probe` is a channel of this
+    /// instance's own in the region's slot (see the module's documentation).
+    Cluster { nodes: Vec<String>, probe: String },
+}
+
 /// A handle on the bus; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
@@ -165,7 +193,7 @@ impl Stream for Subscription {
 impl Bus {
     /// Starts the bus's task; it runs until `stop` turns true.
     pub fn start(
-        client: redis::Client,
+        source: Source,
         metrics: BusMetrics,
         stop: watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
@@ -176,14 +204,17 @@ impl Bus {
             commands,
             connected,
         };
-        let task = tokio::spawn(run(
-            bus.clone(),
-            client,
+        let link = Link {
+            bus: bus.clone(),
             metrics,
-            command_rx,
-            connected_tx,
+            commands: command_rx,
+            connected: connected_tx,
             stop,
-        ));
+        };
+        let task = match source {
+            Source::Node(client) => tokio::spawn(run_node(link, client)),
+            Source::Cluster { nodes, probe } => tokio::spawn(run_cluster(link, nodes, probe)),
+        };
         (bus, task)
     }
 
@@ -261,6 +292,14 @@ impl Bus {
         self.lock().wanted.contains_key(channel)
     }
 
+    /// Hands what arrived on `channel` to its subscribers, if Hail published it.
+    fn receive(&self, channel: &str, payload: &str) {
+        match BusEvent::parse(payload) {
+            Some(event) => self.deliver(channel, event),
+            None => tracing::warn!(%channel, "ignored an unknown pub/sub message"),
+        }
+    }
+
     fn deliver(&self, channel: &str, event: BusEvent) {
         let sender = self.lock().wanted.get(channel).map(|c| c.sender.clone());
         if let Some(sender) = sender {
@@ -283,64 +322,88 @@ impl Bus {
     }
 }
 
-/// The bus's task: connect, subscribe to what is wanted, deliver; on loss, start again.
-async fn run(
+/// What the bus's task works with, whichever Redis it listens to.
+struct Link {
     bus: Bus,
-    client: redis::Client,
     metrics: BusMetrics,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::UnboundedReceiver<Command>,
     connected: watch::Sender<bool>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_millis(100);
-    let mut lost_before = false;
-    loop {
-        // Connect, answering subscribe requests at once meanwhile: the channels are wanted
-        // already and will be subscribed as soon as the connection is up.
-        let connect = client.get_async_pubsub();
-        tokio::pin!(connect);
-        let pubsub = loop {
+    stop: watch::Receiver<bool>,
+}
+
+impl Link {
+    /// Waits for `connecting`, answering subscribe requests at once meanwhile (the channels
+    /// are wanted already and will be subscribed as soon as the connection is up). None: stop.
+    async fn connect<T>(&mut self, connecting: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(connecting);
+        loop {
             tokio::select! {
-                result = &mut connect => break result,
-                Some(command) = commands.recv() => {
+                result = &mut connecting => return Some(result),
+                Some(command) = self.commands.recv() => {
                     if let Command::Subscribe(_, done) = command { let _ = done.send(()); }
                 }
-                _ = stop.changed() => return,
+                _ = self.stop.changed() => return None,
             }
+        }
+    }
+
+    /// Sleeps for `backoff` (then doubles it) unless stopped (then false). Subscribe requests
+    /// are answered meanwhile.
+    async fn back_off(&mut self, backoff: &mut Duration) -> bool {
+        let delay = *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        self.connect(tokio::time::sleep(delay)).await.is_some()
+    }
+
+    /// The connection is up with every wanted channel subscribed.
+    fn up(&self, channels: usize, lost_before: bool) {
+        let _ = self.connected.send(true);
+        self.metrics.channels.set(channels as i64);
+        if lost_before {
+            self.metrics.reconnects.inc();
+            tracing::info!(channels, "pub/sub reconnected; clients told to resync");
+            self.bus.resync_all();
+        }
+    }
+
+    fn down(&self) {
+        let _ = self.connected.send(false);
+        self.metrics.channels.set(0);
+        tracing::warn!("pub/sub connection lost; reconnecting");
+    }
+}
+
+/// The bus's task on one node: connect, subscribe to what is wanted, deliver; on loss, start
+/// again.
+async fn run_node(mut link: Link, client: redis::Client) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut lost_before = false;
+    loop {
+        let Some(pubsub) = link.connect(client.get_async_pubsub()).await else {
+            return;
         };
         let (mut sink, mut stream) = match pubsub {
             Ok(pubsub) => pubsub.split(),
             Err(err) => {
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "pub/sub cannot reach Redis");
-                if wait_or_stop(backoff, &mut stop, &mut commands).await {
+                if !link.back_off(&mut backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
-        let wanted = bus.wanted();
+        let wanted = link.bus.wanted();
         if !wanted.is_empty() {
             if let Err(err) = sink.subscribe(&wanted).await {
                 tracing::warn!(error = %err, "pub/sub could not subscribe again; reconnecting");
-                if wait_or_stop(backoff, &mut stop, &mut commands).await {
+                if !link.back_off(&mut backoff).await {
                     return;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         }
-        backoff = Duration::from_millis(100);
-        let _ = connected.send(true);
-        metrics.channels.set(wanted.len() as i64);
-        if lost_before {
-            metrics.reconnects.inc();
-            tracing::info!(
-                channels = wanted.len(),
-                "pub/sub reconnected; clients told to resync"
-            );
-            bus.resync_all();
-        }
+        backoff = FIRST_BACKOFF;
+        link.up(wanted.len(), lost_before);
         let mut health =
             tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_EVERY, HEALTH_EVERY);
         loop {
@@ -354,39 +417,270 @@ async fn run(
                 }
                 message = stream.next() => {
                     let Some(message) = message else { break };
-                    let channel = message.get_channel_name().to_owned();
-                    let payload: String = match message.get_payload() {
-                        Ok(payload) => payload,
-                        Err(err) => {
-                            tracing::warn!(%channel, error = %err, "unreadable pub/sub payload");
-                            continue;
-                        }
-                    };
-                    match BusEvent::parse(&payload) {
-                        Some(event) => bus.deliver(&channel, event),
-                        None => tracing::warn!(%channel, "ignored an unknown pub/sub message"),
+                    let channel = message.get_channel_name();
+                    match message.get_payload::<String>() {
+                        Ok(payload) => link.bus.receive(channel, &payload),
+                        Err(err) => tracing::warn!(%channel, error = %err, "unreadable pub/sub payload"),
                     }
                 }
-                Some(command) = commands.recv() => {
-                    if let Err(err) = apply(&bus, &mut sink, command).await {
+                Some(command) = link.commands.recv() => {
+                    if let Err(err) = apply(&link.bus, &mut NodeSink(&mut sink), command).await {
                         tracing::warn!(error = %err, "pub/sub command failed; reconnecting");
                         break;
                     }
-                    metrics.channels.set(bus.channel_count() as i64);
+                    link.metrics.channels.set(link.bus.channel_count() as i64);
                 }
-                _ = stop.changed() => return,
+                _ = link.stop.changed() => return,
             }
         }
-        let _ = connected.send(false);
-        metrics.channels.set(0);
+        link.down();
         lost_before = true;
-        tracing::warn!("pub/sub connection lost; reconnecting");
+    }
+}
+
+/// The bus's task on a cluster (see the module's documentation).
+async fn run_cluster(mut link: Link, nodes: Vec<String>, probe: String) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut lost_before = false;
+    loop {
+        let (pushes_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
+        let Some(connection) = link.connect(connect_cluster(&nodes, pushes_tx)).await else {
+            return;
+        };
+        let mut connection = match connection {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "pub/sub cannot reach the Redis cluster");
+                if !link.back_off(&mut backoff).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut wanted = link.bus.wanted();
+        wanted.push(probe.clone());
+        if let Err(err) = ssubscribe_all(&mut connection, &wanted).await {
+            tracing::warn!(error = %err, "pub/sub could not subscribe on the cluster; reconnecting");
+            if !link.back_off(&mut backoff).await {
+                return;
+            }
+            continue;
+        }
+        backoff = FIRST_BACKOFF;
+        link.up(wanted.len() - 1, lost_before);
+        let mut probes = Probes::new(probe.clone());
+        // Channels whose slot moved away, to subscribe again where it went.
+        let mut moved: Vec<String> = Vec::new();
+        let mut moved_backoff = FIRST_BACKOFF;
+        let retry_moved = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(retry_moved);
+        loop {
+            tokio::select! {
+                biased;
+                Some(push) = pushes.recv() => match push.kind {
+                    PushKind::SMessage | PushKind::Message => {
+                        let [channel, payload] = <[redis::Value; 2]>::try_from(push.data).unwrap_or_default();
+                        let (Ok(channel), Ok(payload)) = (
+                            redis::from_redis_value::<String>(channel),
+                            redis::from_redis_value::<String>(payload),
+                        ) else {
+                            tracing::warn!("unreadable sharded pub/sub message");
+                            continue;
+                        };
+                        if !probes.heard(&channel, &payload) {
+                            link.bus.receive(&channel, &payload);
+                        }
+                    }
+                    PushKind::SUnsubscribe => {
+                        let channel = push.data.into_iter().next().and_then(|c| redis::from_redis_value::<String>(c).ok());
+                        if let Some(channel) = channel {
+                            if (channel == probe || link.bus.wants(&channel)) && !moved.contains(&channel) {
+                                if moved.is_empty() {
+                                    retry_moved.as_mut().reset(tokio::time::Instant::now());
+                                }
+                                moved.push(channel);
+                            }
+                        }
+                    }
+                    // A node's connection dropped: check at once whether the region still hears.
+                    PushKind::Disconnection => probes.due_now(),
+                    _ => {}
+                },
+                Some(command) = link.commands.recv() => {
+                    if let Err(err) = apply(&link.bus, &mut ClusterSink(&mut connection), command).await {
+                        tracing::warn!(error = %err, "sharded pub/sub command failed; reconnecting");
+                        break;
+                    }
+                    link.metrics.channels.set(link.bus.channel_count() as i64);
+                }
+                () = &mut retry_moved, if !moved.is_empty() => {
+                    match ssubscribe_all(&mut connection, &moved).await {
+                        Ok(()) => {
+                            tracing::info!(channels = moved.len(), "sharded channels followed to their new node; clients told to resync");
+                            for channel in moved.drain(..) {
+                                link.bus.deliver(&channel, BusEvent::Resync);
+                            }
+                            moved_backoff = FIRST_BACKOFF;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, retry_in_ms = moved_backoff.as_millis() as u64, "could not follow moved channels yet");
+                            retry_moved.as_mut().reset(tokio::time::Instant::now() + moved_backoff);
+                            moved_backoff = (moved_backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                }
+                () = probes.tick() => {
+                    let Some(payload) = probes.fired() else {
+                        tracing::warn!("the bus no longer hears its region's slot (a failover?); reconnecting");
+                        break;
+                    };
+                    let sent = tokio::time::timeout(
+                        SUBSCRIBE_TIMEOUT,
+                        redis::cmd("SPUBLISH").arg(&probe).arg(payload).query_async::<redis::Value>(&mut connection),
+                    )
+                    .await;
+                    if !matches!(sent, Ok(Ok(_))) {
+                        tracing::debug!("the bus's probe could not be published; it will be missed");
+                    }
+                }
+                _ = link.stop.changed() => return,
+            }
+        }
+        link.down();
+        lost_before = true;
+    }
+}
+
+async fn connect_cluster(
+    nodes: &[String],
+    pushes: mpsc::UnboundedSender<PushInfo>,
+) -> redis::RedisResult<ClusterConnection> {
+    redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(pushes)
+        .connection_timeout(SUBSCRIBE_TIMEOUT)
+        .response_timeout(SUBSCRIBE_TIMEOUT)
+        .retries(3)
+        .build()?
+        .get_async_connection()
+        .await
+}
+
+/// SSUBSCRIBEs `channels`, a command per slot's worth (channels sharing a hash tag share a
+/// slot), so that none is refused with CROSSSLOT.
+async fn ssubscribe_all(
+    connection: &mut ClusterConnection,
+    channels: &[String],
+) -> redis::RedisResult<()> {
+    let mut by_tag: HashMap<&str, Vec<&String>> = HashMap::new();
+    for channel in channels {
+        by_tag.entry(hash_tag(channel)).or_default().push(channel);
+    }
+    for group in by_tag.values() {
+        for chunk in group.chunks(SUBSCRIBE_CHUNK) {
+            tokio::time::timeout(SUBSCRIBE_TIMEOUT, connection.ssubscribe(chunk))
+                .await
+                .map_err(|_| {
+                    redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                })??;
+        }
+    }
+    Ok(())
+}
+
+/// The bus's check that it still hears its region's slot on a cluster: a probe published
+/// every [`PROBE_EVERY`] must come back within [`PROBE_TIMEOUT`].
+struct Probes {
+    channel: String,
+    sent: u64,
+    /// While a probe is out: when it was sent.
+    waiting_since: Option<tokio::time::Instant>,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Probes {
+    fn new(channel: String) -> Self {
+        Self {
+            channel,
+            sent: 0,
+            waiting_since: None,
+            timer: Box::pin(tokio::time::sleep(PROBE_EVERY)),
+        }
+    }
+
+    /// Until the next probe is due, or the one out is overdue.
+    async fn tick(&mut self) {
+        self.timer.as_mut().await;
+    }
+
+    /// After a tick: the next probe's payload to publish, or None when the last one never came
+    /// back.
+    fn fired(&mut self) -> Option<String> {
+        if self.waiting_since.is_some() {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        self.sent += 1;
+        self.waiting_since = Some(now);
+        self.timer.as_mut().reset(now + PROBE_TIMEOUT);
+        Some(self.sent.to_string())
+    }
+
+    /// Whether this message is the bus's own probe (then it is for no socket).
+    fn heard(&mut self, channel: &str, payload: &str) -> bool {
+        if channel != self.channel {
+            return false;
+        }
+        if let Some(since) = self.waiting_since {
+            if payload == self.sent.to_string() {
+                self.waiting_since = None;
+                self.timer.as_mut().reset(since + PROBE_EVERY);
+            }
+        }
+        true
+    }
+
+    /// A node's connection dropped: probe at once rather than at the next second.
+    fn due_now(&mut self) {
+        if self.waiting_since.is_none() {
+            self.timer.as_mut().reset(tokio::time::Instant::now());
+        }
+    }
+}
+
+/// Subscribing and unsubscribing, on one node or a cluster.
+trait Sink {
+    async fn subscribe(&mut self, channel: &str) -> redis::RedisResult<()>;
+    async fn unsubscribe(&mut self, channel: &str) -> redis::RedisResult<()>;
+}
+
+struct NodeSink<'a>(&'a mut PubSubSink);
+
+impl Sink for NodeSink<'_> {
+    async fn subscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.0.subscribe(channel).await
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.0.unsubscribe(channel).await
+    }
+}
+
+struct ClusterSink<'a>(&'a mut ClusterConnection);
+
+impl Sink for ClusterSink<'_> {
+    async fn subscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.0.ssubscribe(channel).await
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        self.0.sunsubscribe(channel).await
     }
 }
 
 /// Carries out one command against what is wanted *now*: commands are handled in order, so
 /// a subscribe racing an unsubscribe of the same channel ends in the wanted state.
-async fn apply(bus: &Bus, sink: &mut PubSubSink, command: Command) -> redis::RedisResult<()> {
+async fn apply(bus: &Bus, sink: &mut impl Sink, command: Command) -> redis::RedisResult<()> {
     match command {
         Command::Subscribe(channel, done) => {
             let result = if bus.wants(&channel) {
@@ -403,25 +697,6 @@ async fn apply(bus: &Bus, sink: &mut PubSubSink, command: Command) -> redis::Red
             } else {
                 sink.unsubscribe(&channel).await
             }
-        }
-    }
-}
-
-/// Sleeps for `delay` unless stopped (then true). Subscribe requests are answered meanwhile.
-async fn wait_or_stop(
-    delay: Duration,
-    stop: &mut watch::Receiver<bool>,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return false,
-            Some(command) = commands.recv() => {
-                if let Command::Subscribe(_, done) = command { let _ = done.send(()); }
-            }
-            _ = stop.changed() => return true,
         }
     }
 }

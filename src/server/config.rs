@@ -16,8 +16,15 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
+    /// A Redis Cluster instead of one node: its seed nodes, comma-separated (`host:port` or
+    /// `redis://[:password@]host:port`). When set, every connection speaks cluster (commands,
+    /// sessions, live updates) and REDIS_URL is not used.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',', num_args = 0..,
+          value_parser = parse_cluster_node)]
+    pub redis_cluster_nodes: Vec<String>,
+
     /// Prefix of every key Hail writes itself (the session store names its own).
-    #[arg(long, env = "HAIL_KEY_PREFIX", default_value = "hail")]
+    #[arg(long, env = "HAIL_KEY_PREFIX", default_value = "hail", value_parser = parse_key_part)]
     pub key_prefix: String,
 
     /// Name of the session cookie. Cookies ignore ports, so each app on a host needs its own.
@@ -60,7 +67,7 @@ pub struct Config {
     pub ws_ping_secs: u64,
 
     /// The dispatch region: its name tags every dispatch key, so one region is one Cluster slot.
-    #[arg(long, env = "HAIL_REGION", default_value = "demo")]
+    #[arg(long, env = "HAIL_REGION", default_value = "demo", value_parser = parse_key_part)]
     pub region: String,
 
     /// Seconds a driver has to answer an offer before it passes to the next driver.
@@ -235,9 +242,34 @@ impl Config {
         }
     }
 
-    /// The Redis URL with any password masked, for logs.
+    /// The Redis URL with any password masked, for logs (the cluster's seed nodes, when set).
     pub fn redis_url_masked(&self) -> String {
-        mask_password(&self.redis_url)
+        if self.redis_cluster_nodes.is_empty() {
+            mask_password(&self.redis_url)
+        } else {
+            let nodes: Vec<_> = self
+                .redis_cluster_nodes
+                .iter()
+                .map(|node| mask_password(node))
+                .collect();
+            format!("cluster {}", nodes.join(","))
+        }
+    }
+
+    /// The session store's URL for fred: `redis-cluster://` with every seed node on a cluster.
+    pub fn session_store_url(&self) -> String {
+        let Some((first, rest)) = self.redis_cluster_nodes.split_first() else {
+            return self.redis_url.clone();
+        };
+        let mut url = first.replacen("redis://", "redis-cluster://", 1);
+        for (i, node) in rest.iter().enumerate() {
+            let address = node.rsplit('@').next().unwrap_or(node);
+            let address = address.trim_start_matches("redis://");
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str("node=");
+            url.push_str(address);
+        }
+        url
     }
 }
 
@@ -264,6 +296,52 @@ fn parse_instance_name(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A key prefix or a region name: it goes into every key, and the region into its hash tag, so
+/// no braces (they would move the tag), no spaces, no colons at the ends.
+fn parse_key_part(raw: &str) -> Result<String, String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+    if raw.is_empty()
+        || raw.len() > 32
+        || !raw.chars().all(plain)
+        || raw.starts_with(':')
+        || raw.ends_with(':')
+    {
+        return Err(format!(
+            "{raw:?} cannot go into key names: use 1 to 32 letters, digits and . - _ (inner : allowed), like hail"
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A seed node of a Redis Cluster, as a `redis://` URL.
+fn parse_cluster_node(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let url = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("redis://{raw}")
+    };
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return Err(format!(
+            "{raw:?} is not a cluster node: use host:port or redis://host:port"
+        ));
+    };
+    let address = rest
+        .rsplit('@')
+        .next()
+        .unwrap_or(rest)
+        .trim_end_matches('/');
+    let port_ok = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok || address.contains('/') {
+        return Err(format!(
+            "{raw:?} is not a cluster node: use host:port or redis://host:port"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn parse_speed(raw: &str) -> Result<f64, String> {
@@ -361,6 +439,66 @@ mod tests {
         for bad in ["hail.example", "ftp://x", "https://x/path", "https://"] {
             assert!(
                 Config::try_parse_from(["hail", "--allowed-origins", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_node_is_the_default_and_cluster_nodes_switch_to_a_cluster() {
+        let config = Config::parse_from(["hail"]);
+        assert!(config.redis_cluster_nodes.is_empty());
+        assert_eq!(config.session_store_url(), "redis://127.0.0.1:6379");
+        let cluster = Config::parse_from([
+            "hail",
+            "--redis-cluster-nodes",
+            "10.0.0.1:7000, redis://:pw@10.0.0.2:7001/,10.0.0.3:7002",
+        ]);
+        assert_eq!(
+            cluster.redis_cluster_nodes,
+            [
+                "redis://10.0.0.1:7000",
+                "redis://:pw@10.0.0.2:7001",
+                "redis://10.0.0.3:7002"
+            ]
+        );
+        assert_eq!(
+            cluster.session_store_url(),
+            "redis-cluster://10.0.0.1:7000?node=10.0.0.2:7001&node=10.0.0.3:7002"
+        );
+        assert_eq!(
+            cluster.redis_url_masked(),
+            "cluster redis://10.0.0.1:7000,redis://:****@10.0.0.2:7001,redis://10.0.0.3:7002"
+        );
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1:0",
+            ":7000",
+            "http://x:1",
+            "redis://x:1/2",
+        ] {
+            assert!(
+                Config::try_parse_from(["hail", "--redis-cluster-nodes", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_and_regions_cannot_move_the_hash_tag() {
+        let config =
+            Config::parse_from(["hail", "--region", "berlin-2", "--key-prefix", "app:hail"]);
+        assert_eq!(
+            (config.region.as_str(), config.key_prefix.as_str()),
+            ("berlin-2", "app:hail")
+        );
+        for bad in ["{x}", "a}b", "a{", "", "with space", ":lead", "trail:"] {
+            assert!(
+                Config::try_parse_from(["hail", "--region", bad]).is_err(),
+                "{bad}"
+            );
+            assert!(
+                Config::try_parse_from(["hail", "--key-prefix", bad]).is_err(),
                 "{bad}"
             );
         }

@@ -121,28 +121,11 @@ struct Ctx {
 
 /// KEYS[1] the lease; ARGV token, ttl (ms). Extends the lease only while it is still ours, so a
 /// leader that paused past its expiry cannot extend a lease another instance took meanwhile.
-static RENEW: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-            return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        end
-        return 0
-        ",
-    )
-});
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease_renew.lua")));
 
 /// KEYS[1] the lease; ARGV token. Deletes the lease only while it is still ours.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-            return redis.call('DEL', KEYS[1])
-        end
-        return 0
-        ",
-    )
-});
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/lease_release.lua")));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Held {
@@ -570,7 +553,7 @@ impl SimDriver {
 async fn ride_pin(ctx: &Ctx, ride: &RideId) -> Result<Pin, AppError> {
     let state = &ctx.state;
     let pin: Option<String> = redis::cmd("HGET")
-        .arg(state.keys.ride(&state.config.region, ride))
+        .arg(state.keys.ride(ride))
         .arg("pin")
         .query_async(&mut state.redis.clone())
         .await

@@ -118,10 +118,8 @@ pub struct RideRequest {
 pub struct Dispatch {
     redis: Redis,
     keys: Arc<Keys>,
-    region: Arc<str>,
-    region_prefix: Arc<str>,
-    ride_channels: Arc<str>,
-    user_channels: Arc<str>,
+    /// PUBLISH on one node, SPUBLISH on a cluster: the scripts' ARGV[1].
+    publish: &'static str,
     radius_m: u64,
     stale_ms: u64,
     offer_ms: u64,
@@ -137,19 +135,16 @@ pub struct Dispatch {
 impl Dispatch {
     pub fn new(redis: Redis, keys: Keys, config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
-            redis,
             metrics,
-            region_prefix: keys.region_prefix(&config.region).into(),
-            ride_channels: keys.ride_channel_prefix().into(),
-            user_channels: keys.user_channel_prefix().into(),
+            publish: redis.publish_command(),
             keys: Arc::new(keys),
-            region: config.region.as_str().into(),
             radius_m: config.search_radius_m,
             stale_ms: config.driver_stale_secs * 1000,
             offer_ms: config.offer_timeout_secs * 1000,
             retry_ms: config.search_retry_ms.max(1),
             search_ms: config.search_timeout_secs * 1000,
             pin_max_attempts: config.pin_max_attempts.max(1),
+            redis,
             fares: config.fares(),
             driving: config.driving(),
             positions: PositionLimits {
@@ -161,14 +156,16 @@ impl Dispatch {
 
     /// A script invocation with the arguments every dispatch script shares (see
     /// dispatch_lib.lua). KEYS[1] is the region's deadline set: it routes the call to the
-    /// region's Cluster slot.
-    fn invoke<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
+    /// region's Cluster slot, and the script names everything else from its prefix. `declared`
+    /// are the other keys the script will touch that are known before it runs.
+    fn invoke<'a>(&self, script: &'a Script, declared: &[String]) -> ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
+        invocation.key(self.keys.deadlines());
+        for key in declared {
+            invocation.key(key);
+        }
         invocation
-            .key(format!("{}deadlines", self.region_prefix))
-            .arg(&*self.region_prefix)
-            .arg(&*self.ride_channels)
-            .arg(&*self.user_channels)
+            .arg(self.publish)
             .arg(self.radius_m)
             .arg(self.stale_ms)
             .arg(self.offer_ms)
@@ -184,7 +181,7 @@ impl Dispatch {
     pub async fn quote(&self, pickup: GeoPoint, dropoff: GeoPoint) -> Result<Quote, AppError> {
         let (distance_m, duration_s, fare) = self.quote_trip(&pickup, &dropoff);
         let nearest: String = self
-            .invoke(&NEAREST)
+            .invoke(&NEAREST, &self.drivers_index())
             .arg(pickup.lat())
             .arg(pickup.lng())
             .invoke_async(&mut self.redis.clone())
@@ -207,7 +204,7 @@ impl Dispatch {
     pub async fn nearby(&self, at: GeoPoint, limit: usize) -> Result<Vec<GeoPoint>, AppError> {
         // GEO coordinates come back as strings (Redis's own rounding of the stored position).
         let flat: Vec<String> = self
-            .invoke(&NEARBY)
+            .invoke(&NEARBY, &self.drivers_index())
             .arg(at.lat())
             .arg(at.lng())
             .arg(limit)
@@ -227,7 +224,7 @@ impl Dispatch {
         let id = RideId::from_trusted(hex::encode(rand::random::<[u8; 16]>()));
         let (distance_m, duration_s, fare) = self.quote_trip(&req.pickup, &req.dropoff);
         let (outcome, ride, offered): (String, String, u64) = self
-            .invoke(&REQUEST)
+            .invoke(&REQUEST, &[self.keys.ride(&id), self.keys.rider(&rider.id)])
             .arg(id.as_str())
             .arg(rider.id.as_str())
             .arg(&rider.name)
@@ -260,7 +257,10 @@ impl Dispatch {
 
     pub async fn accept(&self, driver: &Identity, ride: &RideId) -> Result<RideView, AppError> {
         let (outcome, status): (String, String) = self
-            .invoke(&ACCEPT)
+            .invoke(
+                &ACCEPT,
+                &[self.keys.ride(ride), self.keys.driver(&driver.id)],
+            )
             .arg(driver.id.as_str())
             .arg(ride.as_str())
             .arg(allowed(RideAction::Accept))
@@ -283,7 +283,10 @@ impl Dispatch {
 
     pub async fn decline(&self, driver: &Identity, ride: &RideId) -> Result<(), AppError> {
         let (outcome, status, offered): (String, String, u64) = self
-            .invoke(&DECLINE)
+            .invoke(
+                &DECLINE,
+                &[self.keys.ride(ride), self.keys.driver(&driver.id)],
+            )
             .arg(driver.id.as_str())
             .arg(ride.as_str())
             .arg(allowed(RideAction::Decline))
@@ -317,7 +320,11 @@ impl Dispatch {
             tracing::error!(?ride_action, "a ride step has no transition");
             AppError::internal()
         })?;
-        let mut invocation = self.invoke(&STEP);
+        let party = match actor {
+            "rider" => self.keys.rider(&user.id),
+            _ => self.keys.driver(&user.id),
+        };
+        let mut invocation = self.invoke(&STEP, &[self.keys.ride(ride), party]);
         invocation
             .arg(actor)
             .arg(user.id.as_str())
@@ -363,7 +370,7 @@ impl Dispatch {
     /// Handles the deadlines that are due; returns how many rides it moved on.
     pub async fn tick(&self) -> Result<u64, AppError> {
         let (handled, offered, lapsed): (u64, u64, u64) = self
-            .invoke(&TICK)
+            .invoke(&TICK, &[self.keys.drivers_seen()])
             .arg(TICK_BATCH)
             .invoke_async(&mut self.redis.clone())
             .await
@@ -381,7 +388,7 @@ impl Dispatch {
         at: GeoPoint,
     ) -> Result<(), AppError> {
         let _: (String, String, String) = self
-            .invoke(&DRIVER)
+            .invoke(&DRIVER, &[self.driver_key(&driver.id)])
             .arg(driver.id.as_str())
             .arg("online")
             .arg(at.lat())
@@ -411,7 +418,12 @@ impl Dispatch {
 
     /// The driver's hash in this instance's region.
     pub fn driver_key(&self, driver: &UserId) -> String {
-        self.keys.driver(&self.region, driver)
+        self.keys.driver(driver)
+    }
+
+    /// What the searches read: the index of available drivers and when each was last seen.
+    fn drivers_index(&self) -> [String; 2] {
+        [self.keys.drivers_geo(), self.keys.drivers_seen()]
     }
 
     pub fn position_limits(&self) -> PositionLimits {
@@ -433,7 +445,7 @@ impl Dispatch {
             RateCounted::ByCaller => 0,
         };
         let (outcome, detail, now): (String, String, String) = self
-            .invoke(&DRIVER)
+            .invoke(&DRIVER, &[self.driver_key(&driver.id)])
             .arg(driver.id.as_str())
             .arg("position")
             .arg(at.lat())
@@ -470,7 +482,7 @@ impl Dispatch {
 
     pub async fn go_offline(&self, driver: &Identity) -> Result<(), AppError> {
         let (outcome, _, _): (String, String, String) = self
-            .invoke(&DRIVER)
+            .invoke(&DRIVER, &[self.driver_key(&driver.id)])
             .arg(driver.id.as_str())
             .arg("offline")
             .invoke_async(&mut self.redis.clone())
@@ -489,7 +501,7 @@ impl Dispatch {
     /// Anyone else gets the same 404 as for a ride that does not exist.
     pub async fn view(&self, ride: &RideId, viewer: &Identity) -> Result<RideView, AppError> {
         let (fields, time): (HashMap<String, String>, (u64, u64)) = redis::pipe()
-            .hgetall(self.keys.ride(&self.region, ride))
+            .hgetall(self.keys.ride(ride))
             .cmd("TIME")
             .query_async(&mut self.redis.clone())
             .await
@@ -507,7 +519,7 @@ impl Dispatch {
         if is_rider && view.status.shares_driver_position() {
             let driver = UserId::from_trusted(record.get("driver_id").to_owned());
             let (lat, lng): (Option<f64>, Option<f64>) = redis::cmd("HMGET")
-                .arg(self.keys.driver(&self.region, &driver))
+                .arg(self.keys.driver(&driver))
                 .arg(&["lat", "lng"])
                 .query_async(&mut self.redis.clone())
                 .await
@@ -522,8 +534,8 @@ impl Dispatch {
     /// The ride a user is busy with: a rider's active ride; a driver's ride, else their offer.
     pub async fn current(&self, user: &Identity) -> Result<Option<RideView>, AppError> {
         let key = match user.role {
-            crate::domain::Role::Rider => self.keys.rider(&self.region, &user.id),
-            crate::domain::Role::Driver => self.keys.driver(&self.region, &user.id),
+            crate::domain::Role::Rider => self.keys.rider(&user.id),
+            crate::domain::Role::Driver => self.keys.driver(&user.id),
         };
         let (ride, offer): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(key)
@@ -575,8 +587,8 @@ impl Dispatch {
 
     fn history_key(&self, user: &Identity) -> String {
         match user.role {
-            crate::domain::Role::Rider => self.keys.rider_history(&self.region, &user.id),
-            crate::domain::Role::Driver => self.keys.driver_history(&self.region, &user.id),
+            crate::domain::Role::Rider => self.keys.rider_history(&user.id),
+            crate::domain::Role::Driver => self.keys.driver_history(&user.id),
         }
     }
 
@@ -585,10 +597,7 @@ impl Dispatch {
         // One round trip for all of them, and the clock once.
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.hgetall(
-                self.keys
-                    .ride(&self.region, &RideId::from_trusted(id.clone())),
-            );
+            pipe.hgetall(self.keys.ride(&RideId::from_trusted(id.clone())));
         }
         pipe.cmd("TIME");
         let mut replies: Vec<redis::Value> = pipe
@@ -620,7 +629,7 @@ impl Dispatch {
         car: Option<Car>,
     ) -> Result<DriverState, AppError> {
         let (online, lat, lng): (Option<String>, Option<f64>, Option<f64>) = redis::cmd("HMGET")
-            .arg(self.keys.driver(&self.region, &driver.id))
+            .arg(self.keys.driver(&driver.id))
             .arg(&["online", "lat", "lng"])
             .query_async(&mut self.redis.clone())
             .await

@@ -9,12 +9,18 @@ use crate::domain::{Email, UserId};
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    /// `<prefix>:{r:<region>}:`, the start of every key and channel of the instance's region.
+    region: String,
 }
 
 impl Keys {
-    pub fn new(prefix: impl Into<String>) -> Self {
+    /// The names of an instance serving `region`. Neither may hold `{` or `}` (the
+    /// configuration refuses them): the region's tag must be the first one in every name.
+    pub fn new(prefix: impl Into<String>, region: &str) -> Self {
+        let prefix = prefix.into();
         Self {
-            prefix: prefix.into(),
+            region: format!("{prefix}:{{r:{region}}}:"),
+            prefix,
         }
     }
 
@@ -45,69 +51,89 @@ impl Keys {
     }
 }
 
-/// The dispatch keys of one region. Every key a dispatch script touches starts with
-/// `region_prefix`, whose `{r:<region>}` hash tag keeps them in one Cluster slot; the scripts
-/// (src/server/lua) build the individual names from it:
+/// The dispatch keys and live channels of the instance's region. Every name starts with
+/// [`Keys::region_prefix`], whose `{r:<region>}` hash tag keeps them in one Cluster slot, so a
+/// script may touch keys it discovers (a driver found by GEOSEARCH) and publish to the region's
+/// channels (SPUBLISH is slotted too) without leaving its node. The scripts (src/server/lua)
+/// build the same names from the prefix of their first key:
 ///
-/// | key | type | what |
+/// | name | type | what |
 /// |---|---|---|
+/// | `deadlines` | zset | the next deadline of each searching ride (Redis ms): every script's KEYS[1] |
 /// | `ride:{id}` | hash | the ride: status, seq, parties, places, fare, PIN, offer, deadlines |
 /// | `ride:{id}:declined` | set | drivers who passed on or let lapse this ride's offer |
 /// | `driver:{id}` | hash | online, last position and its time, car, the offer and ride held |
 /// | `rider:{id}` | hash | the rider's active ride |
 /// | `drivers:geo` | geo | available drivers (online, free, fresh) |
 /// | `drivers:seen` | zset | when each available driver last sent a position (Redis ms) |
-/// | `deadlines` | zset | the next deadline of each searching ride (Redis ms) |
 /// | `idem:{rider}:{key}` | string | a ride request's client key, for retries |
 /// | `rides:rider:{id}`, `rides:driver:{id}` | zset | ride history by creation time |
+/// | `rate:position:{id}` | string | positions one driver sent within the rate window |
+/// | channel `ride:{id}` | pub/sub | the ride's status changes and its driver's positions |
+/// | channel `user:{id}` | pub/sub | a driver's offers, a login's end, a driver's changes |
 impl Keys {
-    pub fn region_prefix(&self, region: &str) -> String {
-        format!("{}:{{r:{region}}}:", self.prefix)
+    pub fn region_prefix(&self) -> &str {
+        &self.region
     }
 
-    /// Where a ride's changes are published (pub/sub channels are not slotted).
-    pub fn ride_channel_prefix(&self) -> String {
-        format!("{}:ride:", self.prefix)
+    pub fn deadlines(&self) -> String {
+        format!("{}deadlines", self.region)
+    }
+
+    pub fn drivers_geo(&self) -> String {
+        format!("{}drivers:geo", self.region)
+    }
+
+    pub fn drivers_seen(&self) -> String {
+        format!("{}drivers:seen", self.region)
+    }
+
+    /// Where a ride's changes and its driver's positions are published.
+    pub fn ride_channel(&self, id: &crate::domain::ride::RideId) -> String {
+        format!("{}ride:{id}", self.region)
     }
 
     /// Where one user's own events are published: a driver's offers, and the end of a login
-    /// (so every instance closes that login's sockets).
-    pub fn user_channel_prefix(&self) -> String {
-        format!("{}:user:", self.prefix)
-    }
-
-    pub fn ride_channel(&self, id: &crate::domain::ride::RideId) -> String {
-        format!("{}{id}", self.ride_channel_prefix())
-    }
-
+    /// (so every instance of the region closes that login's sockets).
     pub fn user_channel(&self, id: &UserId) -> String {
-        format!("{}{id}", self.user_channel_prefix())
+        format!("{}user:{id}", self.region)
     }
 
-    /// Positions one driver sent within the current rate window.
-    pub fn position_rate(&self, region: &str, id: &UserId) -> String {
-        format!("{}rate:position:{id}", self.region_prefix(region))
+    /// A channel only one instance's bus follows, in the region's slot: it publishes a probe
+    /// there to check that its sharded subscriptions still deliver (src/server/bus.rs).
+    pub fn bus_probe(&self, instance: &str) -> String {
+        format!("{}bus:{instance}", self.region)
     }
 
-    pub fn ride(&self, region: &str, id: &crate::domain::ride::RideId) -> String {
-        format!("{}ride:{id}", self.region_prefix(region))
+    pub fn ride(&self, id: &crate::domain::ride::RideId) -> String {
+        format!("{}ride:{id}", self.region)
     }
 
-    pub fn driver(&self, region: &str, id: &UserId) -> String {
-        format!("{}driver:{id}", self.region_prefix(region))
+    pub fn driver(&self, id: &UserId) -> String {
+        format!("{}driver:{id}", self.region)
     }
 
-    pub fn rider(&self, region: &str, id: &UserId) -> String {
-        format!("{}rider:{id}", self.region_prefix(region))
+    pub fn rider(&self, id: &UserId) -> String {
+        format!("{}rider:{id}", self.region)
     }
 
-    pub fn rider_history(&self, region: &str, id: &UserId) -> String {
-        format!("{}rides:rider:{id}", self.region_prefix(region))
+    pub fn rider_history(&self, id: &UserId) -> String {
+        format!("{}rides:rider:{id}", self.region)
     }
 
-    pub fn driver_history(&self, region: &str, id: &UserId) -> String {
-        format!("{}rides:driver:{id}", self.region_prefix(region))
+    pub fn driver_history(&self, id: &UserId) -> String {
+        format!("{}rides:driver:{id}", self.region)
     }
+}
+
+/// The hash tag Redis Cluster hashes a name by: what lies between its first `{` and the next
+/// `}`, when that is not empty; else the whole name.
+pub fn hash_tag(name: &str) -> &str {
+    name.split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(tag, _)| tag)
+        .filter(|tag| !tag.is_empty())
+        .unwrap_or(name)
 }
 
 #[cfg(test)]
@@ -116,7 +142,7 @@ mod tests {
 
     #[test]
     fn account_keys_share_one_hash_tag() {
-        let keys = Keys::new("hail");
+        let keys = Keys::new("hail", "demo");
         let email = Email::parse("ada@example.com").unwrap();
         let id = UserId::from_trusted("0".repeat(32));
         assert_eq!(
@@ -127,21 +153,43 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_keys_share_the_regions_hash_tag() {
-        let keys = Keys::new("hail");
+    fn dispatch_keys_and_channels_share_the_regions_hash_tag() {
+        let keys = Keys::new("hail", "demo");
         let id = UserId::from_trusted("0".repeat(32));
-        assert_eq!(keys.region_prefix("demo"), "hail:{r:demo}:");
-        assert!(keys
-            .driver("demo", &id)
-            .starts_with("hail:{r:demo}:driver:"));
-        assert!(keys
-            .rider_history("demo", &id)
-            .starts_with("hail:{r:demo}:"));
+        let ride = crate::domain::ride::RideId::from_trusted("f".repeat(32));
+        assert_eq!(keys.region_prefix(), "hail:{r:demo}:");
+        assert_eq!(keys.deadlines(), "hail:{r:demo}:deadlines");
+        for name in [
+            keys.driver(&id),
+            keys.rider(&id),
+            keys.ride(&ride),
+            keys.rider_history(&id),
+            keys.driver_history(&id),
+            keys.drivers_geo(),
+            keys.drivers_seen(),
+            keys.ride_channel(&ride),
+            keys.user_channel(&id),
+        ] {
+            assert_eq!(hash_tag(&name), "r:demo", "{name}");
+        }
+    }
+
+    #[test]
+    fn hash_tags_are_read_as_redis_reads_them() {
+        assert_eq!(hash_tag("a:{r:demo}:b"), "r:demo");
+        assert_eq!(hash_tag("a:{x}:{y}"), "x");
+        assert_eq!(
+            hash_tag("a:{}:{y}"),
+            "a:{}:{y}",
+            "an empty tag hashes the whole name"
+        );
+        assert_eq!(hash_tag("a:{open"), "a:{open");
+        assert_eq!(hash_tag("plain"), "plain");
     }
 
     #[test]
     fn the_prefix_is_configurable() {
-        let keys = Keys::new("test-42");
+        let keys = Keys::new("test-42", "demo");
         let ip = "10.0.0.1".parse().unwrap();
         assert_eq!(
             keys.login_failures_ip(&ip),

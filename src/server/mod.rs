@@ -12,6 +12,8 @@ pub mod demo;
 pub mod dispatch;
 pub mod health;
 pub mod keys;
+#[cfg(test)]
+mod lua_lint;
 pub mod metrics;
 pub mod password;
 pub mod publisher;

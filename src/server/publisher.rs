@@ -166,6 +166,7 @@ impl Publisher {
 }
 
 async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>, batching: Batching) {
+    let publish = redis.publish_command();
     let mut load = Load::new(Instant::now());
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
@@ -198,7 +199,7 @@ async fn run(mut redis: Redis, mut items: mpsc::Receiver<Item>, batching: Batchi
                     json,
                     store,
                 } => {
-                    pipe.cmd("PUBLISH").arg(&*channel).arg(json).ignore();
+                    pipe.cmd(publish).arg(&*channel).arg(json).ignore();
                     if let Some(stored) = store {
                         pipe.cmd("HSET")
                             .arg(&*stored.key)

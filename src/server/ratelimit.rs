@@ -13,29 +13,13 @@ use super::redis_errors::RedisResultExt;
 use crate::domain::{AppError, Email};
 
 /// KEYS[1] counter; ARGV[1] window in ms. Counts one failure, starting the window at the first.
-static RECORD_FAILURE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-        local n = redis.call('INCR', KEYS[1])
-        if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-        return n
-        "#,
-    )
-});
+static RECORD_FAILURE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/failure_record.lua")));
 
 /// KEYS[1] counter; ARGV[1] limit. Returns the ms until the window ends when the limit is
 /// reached, else -1.
-static BLOCKED_FOR: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if n < tonumber(ARGV[1]) then return -1 end
-        local ttl = redis.call('PTTL', KEYS[1])
-        if ttl < 0 then return 0 end
-        return ttl
-        "#,
-    )
-});
+static BLOCKED_FOR: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/failure_blocked.lua")));
 
 #[derive(Clone)]
 pub struct LoginLimiter {

@@ -23,11 +23,11 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_redis_store::fred;
 
 use super::accounts::AccountStore;
-use super::bus::{Bus, BusMetrics};
+use super::bus::{Bus, BusMetrics, Source};
 use super::keys::Keys;
 use super::metrics::{self, Metrics};
 use super::ratelimit::LoginLimiter;
-use super::redis_errors::Redis;
+use super::redis_errors::{Connection, Redis};
 use super::ws::Live;
 use super::{api_errors, client_ip, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
@@ -62,15 +62,24 @@ impl Application {
         if config.instance_name.is_empty() {
             config.instance_name = format!("hail@{}", listener.local_addr()?);
         }
-        let keys = Keys::new(config.key_prefix.clone());
+        let keys = Keys::new(config.key_prefix.clone(), &config.region);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let pubsub_client = redis::Client::open(config.redis_url.as_str())
-            .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
+        let bus_source = if config.redis_cluster_nodes.is_empty() {
+            Source::Node(
+                redis::Client::open(config.redis_url.as_str())
+                    .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?,
+            )
+        } else {
+            Source::Cluster {
+                nodes: config.redis_cluster_nodes.clone(),
+                probe: keys.bus_probe(&hex::encode(rand::random::<[u8; 8]>())),
+            }
+        };
         let bus_metrics = BusMetrics {
             channels: metrics.channels_subscribed.clone(),
             reconnects: metrics.bus_reconnects.clone(),
         };
-        let (bus, bus_task) = Bus::start(pubsub_client, bus_metrics, stop_rx.clone());
+        let (bus, bus_task) = Bus::start(bus_source, bus_metrics, stop_rx.clone());
         let state = AppState::new(super::state::Parts {
             bus,
             live: Live {
@@ -263,21 +272,26 @@ fn security_header(
     )
 }
 
-/// The command connection: waits for Redis at start, logging one line per attempt, with
-/// exponential backoff; reconnects by itself afterwards.
-async fn connect_redis(config: &Config) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(config.redis_url.as_str())
-        .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
-    let manager_config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(REDIS_TIMEOUT))
-        .set_response_timeout(Some(REDIS_TIMEOUT))
-        .set_max_delay(Duration::from_secs(2));
+/// The command connection, to one node or to a cluster: waits for Redis at start, logging one
+/// line per attempt, with exponential backoff; reconnects by itself afterwards.
+async fn connect_redis(config: &Config) -> anyhow::Result<Connection> {
     let mut delay = Duration::from_millis(250);
     loop {
-        match ConnectionManager::new_with_config(client.clone(), manager_config.clone()).await {
-            Ok(manager) => {
+        let attempt = if config.redis_cluster_nodes.is_empty() {
+            connect_node(config).await
+        } else {
+            connect_cluster(config).await
+        };
+        match attempt {
+            Ok(connection) => {
                 tracing::info!(redis = %config.redis_url_masked(), "connected to Redis");
-                return Ok(manager);
+                return Ok(connection);
+            }
+            Err(err) if err.kind() == redis::ErrorKind::InvalidClientConfig => {
+                anyhow::bail!(
+                    "{} is not a Redis address ({err})",
+                    config.redis_url_masked()
+                )
             }
             Err(err) => {
                 tracing::warn!(
@@ -292,10 +306,38 @@ async fn connect_redis(config: &Config) -> anyhow::Result<ConnectionManager> {
     }
 }
 
+async fn connect_node(config: &Config) -> redis::RedisResult<Connection> {
+    let client = redis::Client::open(config.redis_url.as_str())?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT))
+        .set_max_delay(Duration::from_secs(2));
+    let manager = ConnectionManager::new_with_config(client, manager_config).await?;
+    Ok(Connection::Node(manager))
+}
+
+async fn connect_cluster(config: &Config) -> redis::RedisResult<Connection> {
+    let client = redis::cluster::ClusterClientBuilder::new(config.redis_cluster_nodes.clone())
+        .connection_timeout(REDIS_TIMEOUT)
+        .response_timeout(REDIS_TIMEOUT)
+        // A failover takes a few seconds: MOVED, TRYAGAIN and lost nodes are retried with
+        // backoff for about that long before a request is answered 503.
+        .retries(6)
+        .min_retry_wait(50)
+        .max_retry_wait(1_000)
+        .build()?;
+    Ok(Connection::Cluster(client.get_async_connection().await?))
+}
+
 /// The session store's own pool (tower-sessions-redis-store speaks fred).
 async fn connect_session_store(config: &Config) -> anyhow::Result<fred::prelude::Pool> {
-    let fred_config = fred::prelude::Config::from_url(&config.redis_url)
-        .map_err(|err| anyhow::anyhow!("REDIS_URL is not a Redis URL ({err})"))?;
+    let fred_config =
+        fred::prelude::Config::from_url(&config.session_store_url()).map_err(|err| {
+            anyhow::anyhow!(
+                "{} is not a Redis address ({err})",
+                config.redis_url_masked()
+            )
+        })?;
     let pool = fred::types::Builder::from_config(fred_config)
         .with_connection_config(|c| {
             c.connection_timeout = REDIS_TIMEOUT;

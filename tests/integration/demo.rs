@@ -144,14 +144,14 @@ async fn writes_per_driver(redis: &TestRedis, secs: u64) -> HashMap<String, u32>
 async fn two_instances_simulate_one_set_of_demo_drivers_that_drive_smoothly() {
     let cluster = Cluster::start_with(demo(3)).await;
 
-    wait_until_online(&cluster.redis, 3, 20).await;
+    wait_until_online(cluster.redis.node(), 3, 20).await;
     let (moves, writes) = tokio::join!(
-        watch_moves(&cluster.redis, 4, 40.0),
-        writes_per_driver(&cluster.redis, 4),
+        watch_moves(cluster.redis.node(), 4, 40.0),
+        writes_per_driver(cluster.redis.node(), 4),
     );
 
-    assert_eq!(demo_driver_ids(&cluster.redis).await.len(), 3);
-    assert_eq!(online_demo_drivers(&cluster.redis).await.len(), 3);
+    assert_eq!(demo_driver_ids(cluster.redis.node()).await.len(), 3);
+    assert_eq!(online_demo_drivers(cluster.redis.node()).await.len(), 3);
     assert_eq!(moves.len(), 3);
     for (id, moved) in moves {
         assert!(moved >= 2, "driver {id} moved {moved} times in 4 s");
@@ -174,7 +174,7 @@ async fn a_rider_alone_is_driven_from_pickup_to_dropoff_by_a_demo_driver() {
         config.max_speed_kmh = 10_000.0;
     })
     .await;
-    wait_until_online(&cluster.redis, 2, 20).await;
+    wait_until_online(cluster.redis.node(), 2, 20).await;
     let mut rider = Browser::rider(&cluster.a, "Rita").await;
 
     let requested = rider.request_ride(&cluster.a, &client_key()).await;

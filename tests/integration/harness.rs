@@ -26,6 +26,8 @@ fn free_port() -> u16 {
 pub struct TestRedis {
     pub port: u16,
     child: Option<Child>,
+    /// A node of a Redis Cluster (see `TestRedisCluster`).
+    clustered: bool,
 }
 
 impl TestRedis {
@@ -33,6 +35,7 @@ impl TestRedis {
         let mut redis = Self {
             port: free_port(),
             child: None,
+            clustered: false,
         };
         redis.spawn().await;
         redis
@@ -43,10 +46,28 @@ impl TestRedis {
     }
 
     async fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
-            .args(["--dir", &self.data_dir()])
+            .args(["--dir", &self.data_dir()]);
+        if self.clustered {
+            // Its cluster state lives in its directory, so a restarted node rejoins.
+            command
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ])
+                .args([
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -221,9 +242,9 @@ pub fn config(redis: &TestRedis) -> Config {
     config
 }
 
-/// A Redis and two instances sharing it.
+/// Redis and two instances sharing it.
 pub struct Cluster {
-    pub redis: TestRedis,
+    pub redis: Store,
     pub a: TestApp,
     pub b: TestApp,
 }
@@ -233,13 +254,384 @@ impl Cluster {
         Self::start_with(|_| {}).await
     }
 
+    /// On the topology `HAIL_TEST_TOPOLOGY` names: one node by default.
     pub async fn start_with(tweak: impl Fn(&mut Config)) -> Self {
-        let redis = TestRedis::start().await;
-        let mut cfg = config(&redis);
+        Self::start_on(Topology::from_env(), tweak).await
+    }
+
+    pub async fn start_on(topology: Topology, tweak: impl Fn(&mut Config)) -> Self {
+        let redis = Store::start(topology).await;
+        let mut cfg = redis.config();
         tweak(&mut cfg);
         let a = TestApp::spawn(cfg.clone()).await;
         let b = TestApp::spawn(cfg).await;
+        assert_eq!(
+            a.state.redis.is_cluster(),
+            topology == Topology::Cluster,
+            "the instances run on the topology asked for"
+        );
         Self { redis, a, b }
+    }
+}
+
+/// Which Redis the instances share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// One redis-server.
+    Node,
+    /// Six redis-servers as a Redis Cluster: three primaries, a replica each.
+    Cluster,
+}
+
+impl Topology {
+    /// `HAIL_TEST_TOPOLOGY=cluster` runs the suites that take it on a cluster
+    /// (scripts/test.sh runs the ride and live suites both ways).
+    pub fn from_env() -> Self {
+        match std::env::var("HAIL_TEST_TOPOLOGY").as_deref() {
+            Ok("cluster") => Self::Cluster,
+            Ok("node") | Ok("") | Err(_) => Self::Node,
+            Ok(other) => panic!("HAIL_TEST_TOPOLOGY is node or cluster, not {other:?}"),
+        }
+    }
+}
+
+/// The key prefix and region of every test instance: every ride key, and the channels, hash
+/// to this tag's slot.
+pub const REGION_TAG: &str = "{r:demo}";
+
+/// The Redis of a test, on either topology, with what tests ask of it.
+pub enum Store {
+    Node(TestRedis),
+    Cluster(TestRedisCluster),
+}
+
+impl Store {
+    pub async fn start(topology: Topology) -> Self {
+        match topology {
+            Topology::Node => Self::Node(TestRedis::start().await),
+            Topology::Cluster => Self::Cluster(TestRedisCluster::start().await),
+        }
+    }
+
+    pub fn topology(&self) -> Topology {
+        match self {
+            Self::Node(_) => Topology::Node,
+            Self::Cluster(_) => Topology::Cluster,
+        }
+    }
+
+    /// Test configuration for instances on this Redis.
+    pub fn config(&self) -> Config {
+        match self {
+            Self::Node(node) => config(node),
+            Self::Cluster(cluster) => {
+                let mut config = config(&cluster.nodes[0]);
+                config.redis_cluster_nodes = cluster.nodes.iter().map(TestRedis::url).collect();
+                config
+            }
+        }
+    }
+
+    /// The one node, for tests that only run on one.
+    pub fn node(&self) -> &TestRedis {
+        match self {
+            Self::Node(node) => node,
+            Self::Cluster(_) => panic!("this test runs on one node only"),
+        }
+    }
+
+    /// A connection to the node that serves the test region's keys and channels.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        match self {
+            Self::Node(node) => node.connection().await,
+            Self::Cluster(cluster) => cluster.region_primary().await.connection().await,
+        }
+    }
+
+    /// Every key, on every primary.
+    pub async fn keys(&self) -> Vec<String> {
+        match self {
+            Self::Node(node) => node.keys().await,
+            Self::Cluster(cluster) => {
+                let mut keys = Vec::new();
+                for node in cluster.primaries().await {
+                    keys.extend(node.keys().await);
+                }
+                keys
+            }
+        }
+    }
+
+    /// What Hail publishes on `channel` (PUBLISH on one node, SPUBLISH on a cluster): payloads.
+    pub async fn subscribe(&self, channel: &str) -> futures::stream::BoxStream<'static, String> {
+        use futures::StreamExt as _;
+        match self {
+            Self::Node(node) => node
+                .subscribe(channel)
+                .await
+                .map(|message| message.get_payload::<String>().unwrap())
+                .boxed(),
+            Self::Cluster(cluster) => cluster.ssubscribe(channel).await,
+        }
+    }
+
+    /// How many connections follow `channel`: PUBSUB NUMSUB, or SHARDNUMSUB on the channel's
+    /// node of a cluster.
+    pub async fn subscribers(&self, channel: &str) -> u64 {
+        let (command, mut redis) = match self {
+            Self::Node(node) => ("NUMSUB", node.connection().await),
+            Self::Cluster(cluster) => (
+                "SHARDNUMSUB",
+                cluster.region_primary().await.connection().await,
+            ),
+        };
+        let (_, count): (String, u64) = redis::cmd("PUBSUB")
+            .arg(command)
+            .arg(channel)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        count
+    }
+
+    /// Stops every server through a shared reference (the benches share one `&'static`).
+    pub async fn shut_down(&self) {
+        match self {
+            Self::Node(node) => node.shut_down().await,
+            Self::Cluster(cluster) => {
+                for node in &cluster.nodes {
+                    node.shut_down().await;
+                }
+            }
+        }
+    }
+
+    /// Takes the region's node away and brings it back with its data: one node restarts (from
+    /// a snapshot, as a Redis with persistence does); on a cluster its primary is killed with
+    /// SIGKILL once its replica has every write, the replica is promoted, and the old primary
+    /// comes back as a replica.
+    pub async fn lose_the_region_node(&mut self) {
+        match self {
+            Self::Node(node) => node.restart_keeping_data().await,
+            Self::Cluster(cluster) => cluster.fail_over_the_region().await,
+        }
+    }
+}
+
+/// A free port whose cluster bus port (10000 above it) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Six redis-servers of the test's own as a Redis Cluster: three primaries with a replica each,
+/// created by `redis-cli --cluster create`; every process is killed on drop.
+pub struct TestRedisCluster {
+    pub nodes: Vec<TestRedis>,
+}
+
+impl TestRedisCluster {
+    pub async fn start() -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let mut node = TestRedis {
+                port: free_cluster_port(),
+                child: None,
+                clustered: true,
+            };
+            let _ = std::fs::remove_dir_all(node.data_dir());
+            node.spawn().await;
+            nodes.push(node);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli is on PATH (scripts/setup.sh installs it)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        cluster.wait_until_healthy(Duration::from_secs(20)).await;
+        cluster
+    }
+
+    /// Until every live node says `cluster_state:ok` and every replica's link is up.
+    async fn wait_until_healthy(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut healthy = true;
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                let mut conn = node.connection().await;
+                let cluster: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                let is_replica = replication.contains("role:slave");
+                healthy &= cluster.contains("cluster_state:ok")
+                    && (!is_replica || replication.contains("master_link_status:up"));
+            }
+            if healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not become healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The slot of the test region's keys and channels.
+    pub async fn region_slot(&self) -> u16 {
+        let mut conn = self.any_live().connection().await;
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(REGION_TAG)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    fn any_live(&self) -> &TestRedis {
+        self.nodes
+            .iter()
+            .find(|n| n.child.is_some())
+            .expect("a live node")
+    }
+
+    /// Each slot range's primary, as a live node sees it: (first slot, last slot, port).
+    async fn slot_owners(&self) -> Vec<(u16, u16, u16)> {
+        let mut conn = self.any_live().connection().await;
+        let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        slots
+            .into_iter()
+            .filter_map(|range| {
+                let redis::Value::Array(parts) = range else {
+                    return None;
+                };
+                let first: u16 = redis::from_redis_value_ref(&parts[0]).ok()?;
+                let last: u16 = redis::from_redis_value_ref(&parts[1]).ok()?;
+                let redis::Value::Array(primary) = &parts[2] else {
+                    return None;
+                };
+                let port: u16 = redis::from_redis_value_ref(&primary[1]).ok()?;
+                Some((first, last, port))
+            })
+            .collect()
+    }
+
+    fn node_on(&self, port: u16) -> &TestRedis {
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster")
+    }
+
+    pub async fn primary_of(&self, slot: u16) -> &TestRedis {
+        let port = self
+            .slot_owners()
+            .await
+            .into_iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, port)| port)
+            .expect("every slot has a primary");
+        self.node_on(port)
+    }
+
+    pub async fn region_primary(&self) -> &TestRedis {
+        let slot = self.region_slot().await;
+        self.primary_of(slot).await
+    }
+
+    pub async fn primaries(&self) -> Vec<&TestRedis> {
+        let mut ports: Vec<u16> = self
+            .slot_owners()
+            .await
+            .into_iter()
+            .map(|(_, _, p)| p)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.into_iter().map(|p| self.node_on(p)).collect()
+    }
+
+    /// SIGKILL for the region's primary once its replica holds every write; returns when the
+    /// replica was promoted and the old primary is back, as a replica.
+    pub async fn fail_over_the_region(&mut self) {
+        let slot = self.region_slot().await;
+        let port = self.primary_of(slot).await.port;
+        let mut conn = self.node_on(port).connection().await;
+        let _: u64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(2000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let index = self.nodes.iter().position(|n| n.port == port).unwrap();
+        self.nodes[index].stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let owner = self
+                .slot_owners()
+                .await
+                .into_iter()
+                .find(|(f, l, _)| (*f..=*l).contains(&slot));
+            if matches!(owner, Some((_, _, p)) if p != port) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica was promoted within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.nodes[index].spawn().await;
+        self.wait_until_healthy(Duration::from_secs(20)).await;
+    }
+
+    /// A sharded subscription to `channel`, as a client of the cluster: its payloads.
+    pub async fn ssubscribe(&self, channel: &str) -> futures::stream::BoxStream<'static, String> {
+        use futures::StreamExt as _;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+        let client = redis::cluster::ClusterClientBuilder::new(
+            self.nodes.iter().map(TestRedis::url).collect::<Vec<_>>(),
+        )
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .build()
+        .unwrap();
+        let mut connection = client.get_async_connection().await.unwrap();
+        connection.ssubscribe(channel).await.unwrap();
+        futures::stream::unfold((rx, connection), |(mut rx, connection)| async move {
+            loop {
+                let push = rx.recv().await?;
+                if push.kind == redis::PushKind::SMessage {
+                    let payload = redis::from_redis_value_ref::<String>(push.data.get(1)?).ok()?;
+                    return Some((payload, (rx, connection)));
+                }
+            }
+        })
+        .boxed()
     }
 }
 

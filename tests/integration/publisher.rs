@@ -23,7 +23,10 @@ async fn publisher_batching(redis: &TestRedis, batching: Batching) -> Publisher 
         .await
         .unwrap();
     Publisher::start(
-        hail::server::redis_errors::Redis::new(manager, Default::default()),
+        hail::server::redis_errors::Redis::new(
+            hail::server::redis_errors::Connection::Node(manager),
+            Default::default(),
+        ),
         batching,
     )
 }

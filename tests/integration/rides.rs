@@ -72,7 +72,10 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
     assert_eq!(ride["status"], "searching");
     assert_eq!(ride["fare"], quote.json()["fare"]);
     let pin = ride["pin"].as_str().unwrap().to_owned();
-    let mut events = cluster.redis.subscribe(&format!("t:ride:{id}")).await;
+    let mut events = cluster
+        .redis
+        .subscribe(&format!("t:{{r:demo}}:ride:{id}"))
+        .await;
 
     let offer = driver
         .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&id))
@@ -140,7 +143,7 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
     while let Ok(Some(message)) =
         tokio::time::timeout(Duration::from_millis(300), events.next()).await
     {
-        let event: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
+        let event: Value = serde_json::from_str(&message).unwrap();
         assert_eq!(event["ride_id"], id.as_str());
         match event["type"].as_str() {
             Some("status") => seqs.push(event["seq"].as_u64().unwrap()),

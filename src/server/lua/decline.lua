@@ -1,6 +1,6 @@
--- The offered driver passes. ARGV[8..]: driver id, ride id, allowed-from states. Returns
+-- The offered driver passes. ARGV[6..]: driver id, ride id, allowed-from states. Returns
 -- {outcome, status, offers made}.
-local driver, id, allowed_from = ARGV[8], ARGV[9], ARGV[10]
+local driver, id, allowed_from = ARGV[6], ARGV[7], ARGV[8]
 local rk = ride_key(id)
 if redis.call('EXISTS', rk) == 0 then return { 'not_found', '', 0 } end
 local f = redis.call('HMGET', rk, 'status', 'offered_to')

@@ -1,24 +1,49 @@
--- Shared by every dispatch script (prepended to each). All keys live under one region prefix
--- whose hash tag puts them in one Redis Cluster slot, so a script may touch keys it discovers
--- (a driver found by GEOSEARCH) without crossing slots.
+-- Shared by every dispatch script (prepended to each). Every key and channel a script touches
+-- lives in one region, whose hash tag `{r:<region>}` puts them all in one Redis Cluster slot:
+-- KEYS[1] is the region's deadline set, "<prefix>:{r:<region>}:deadlines", and every other
+-- name is built from its prefix by `key` below, which checks the tag. Keys a script knows
+-- before it runs are declared too (KEYS[2..], same tag), so that a slot being migrated turns
+-- the call away before it starts (ASK, TRYAGAIN) instead of in the middle; keys it discovers
+-- (a driver found by GEOSEARCH) cannot be, and are safe because they share the slot.
 --
--- ARGV[1] region key prefix ("hail:{r:demo}:"), ARGV[2] ride channel prefix, ARGV[3] user
--- channel prefix, ARGV[4] search radius (m), ARGV[5] staleness (ms), ARGV[6] offer time (ms),
--- ARGV[7] retry interval when no driver is free (ms). Script arguments start at ARGV[8].
-local P = ARGV[1]
-local CH_RIDE = ARGV[2]
-local CH_USER = ARGV[3]
-local RADIUS = tonumber(ARGV[4])
-local STALE = tonumber(ARGV[5])
-local OFFER_MS = tonumber(ARGV[6])
-local RETRY_MS = tonumber(ARGV[7])
+-- ARGV[1] the publish command (PUBLISH on one node, SPUBLISH on a cluster: a script may only
+-- publish to a channel of its own slot there), ARGV[2] search radius (m), ARGV[3] staleness
+-- (ms), ARGV[4] offer time (ms), ARGV[5] retry interval when no driver is free (ms). Script
+-- arguments start at ARGV[6].
+local DEADLINES = KEYS[1]
+local P = string.match(DEADLINES, '^([^{}]*{r:[^{}]+}:)deadlines$')
+if not P then
+  return redis.error_reply('ERR KEYS[1] must be a region deadline set, got ' .. DEADLINES)
+end
+-- A name's hash tag as Redis reads it: between its first `{` and the next `}`.
+local function tag_of(name) return string.match(name, '{(.-)}') end
+local TAG = tag_of(P)
+for i = 2, #KEYS do
+  if tag_of(KEYS[i]) ~= TAG then
+    return redis.error_reply('ERR ' .. KEYS[i] .. ' is not in the region ' .. TAG)
+  end
+end
+local PUB = ARGV[1]
+if PUB ~= 'PUBLISH' and PUB ~= 'SPUBLISH' then
+  return redis.error_reply('ERR ARGV[1] must be PUBLISH or SPUBLISH')
+end
+local RADIUS = tonumber(ARGV[2])
+local STALE = tonumber(ARGV[3])
+local OFFER_MS = tonumber(ARGV[4])
+local RETRY_MS = tonumber(ARGV[5])
+
+-- The one way a script names a key or a channel: under the region's prefix, in its slot.
+local function key(suffix)
+  local name = P .. suffix
+  if tag_of(name) ~= TAG then error('a key outside the region: ' .. name) end
+  return name
+end
 
 -- Offers this script run made (returned by the scripts that can make them, for metrics).
 local OFFERS_MADE = 0
 
-local GEO = P .. 'drivers:geo'
-local SEEN = P .. 'drivers:seen'
-local DEADLINES = P .. 'deadlines'
+local GEO = key('drivers:geo')
+local SEEN = key('drivers:seen')
 
 -- Redis's clock, not an instance's: deadlines mean the same on every instance.
 local function now_ms()
@@ -26,10 +51,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function ride_key(id) return P .. 'ride:' .. id end
-local function declined_key(id) return P .. 'ride:' .. id .. ':declined' end
-local function driver_key(id) return P .. 'driver:' .. id end
-local function rider_key(id) return P .. 'rider:' .. id end
+local function ride_key(id) return key('ride:' .. id) end
+local function declined_key(id) return key('ride:' .. id .. ':declined') end
+local function driver_key(id) return key('driver:' .. id) end
+local function rider_key(id) return key('rider:' .. id) end
+-- Channels are named like keys (channels and keys do not collide in Redis) and for the same
+-- reason: a sharded channel lives in the slot of its name.
+local function ride_channel(id) return key('ride:' .. id) end
+local function user_channel(id) return key('user:' .. id) end
 
 -- Great-circle distance in metres (the same formula as GeoPoint::distance_m).
 local function distance_m(lat1, lng1, lat2, lng2)
@@ -55,20 +84,20 @@ local function changed(id, now, status)
   redis.call('HSET', rk, 'updated_ms', now)
   local seq = redis.call('HINCRBY', rk, 'seq', 1)
   local st = redis.call('HGET', rk, 'status')
-  redis.call('PUBLISH', CH_RIDE .. id,
+  redis.call(PUB, ride_channel(id),
     cjson.encode({ type = 'status', ride_id = id, seq = seq, status = st }))
   return seq
 end
 
 local function tell_driver(driver, message)
-  redis.call('PUBLISH', CH_USER .. driver, cjson.encode(message))
+  redis.call(PUB, user_channel(driver), cjson.encode(message))
 end
 
 -- Tells the driver's live sockets that their ride or presence changed, so the next position
 -- is checked against Redis again instead of the socket's memory (see server::tracker). Only
 -- instances read it; clients never see it.
 local function driver_changed(driver)
-  redis.call('PUBLISH', CH_USER .. driver, '{"type":"driver_changed"}')
+  redis.call(PUB, user_channel(driver), '{"type":"driver_changed"}')
 end
 
 -- A driver who is online and free goes (back) into the index of available drivers.

@@ -1,4 +1,4 @@
--- A driver's presence. ARGV[8..]: driver id, action (online | position | offline), then for
+-- A driver's presence. ARGV[6..]: driver id, action (online | position | offline), then for
 -- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
 -- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window
 -- (0: counted by the caller), the window (ms).
@@ -6,25 +6,25 @@
 -- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
 -- (detail: "metres,seconds" from the last position) | busy (going offline with a ride); now is
 -- Redis's clock (ms), which live sockets use to date the positions they publish themselves.
-local driver, action = ARGV[8], ARGV[9]
+local driver, action = ARGV[6], ARGV[7]
 local dk = driver_key(driver)
 local now = now_ms()
 if action == 'online' then
-  redis.call('HSET', dk, 'online', 1, 'lat', ARGV[10], 'lng', ARGV[11], 'at_ms', now,
-    'name', ARGV[12], 'car_make', ARGV[13], 'car_model', ARGV[14], 'car_plate', ARGV[15])
+  redis.call('HSET', dk, 'online', 1, 'lat', ARGV[8], 'lng', ARGV[9], 'at_ms', now,
+    'name', ARGV[10], 'car_make', ARGV[11], 'car_model', ARGV[12], 'car_plate', ARGV[13])
   make_available(driver, now)
   driver_changed(driver)
   return { 'ok', redis.call('HGET', dk, 'ride') or '', tostring(now) }
 elseif action == 'position' then
-  local lat, lng = tonumber(ARGV[10]), tonumber(ARGV[11])
-  local max_mps, slack_m = tonumber(ARGV[12]), tonumber(ARGV[13])
-  local per_window, window_ms = tonumber(ARGV[14]), tonumber(ARGV[15])
+  local lat, lng = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local max_mps, slack_m = tonumber(ARGV[10]), tonumber(ARGV[11])
+  local per_window, window_ms = tonumber(ARGV[12]), tonumber(ARGV[13])
   local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
   if d[1] ~= '1' then return { 'offline', '', tostring(now) } end
   -- Counted per driver, not per socket or instance: a fixed window in Redis. 0: counted by
   -- the caller (a live socket counts every position it reads and checks here once a second).
   if per_window > 0 then
-    local rate = P .. 'rate:position:' .. driver
+    local rate = key('rate:position:' .. driver)
     local sent = redis.call('INCR', rate)
     if sent == 1 then redis.call('PEXPIRE', rate, window_ms) end
     if sent > per_window then
@@ -39,12 +39,12 @@ elseif action == 'position' then
       return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs), tostring(now) }
     end
   end
-  redis.call('HSET', dk, 'lat', ARGV[10], 'lng', ARGV[11], 'at_ms', now)
+  redis.call('HSET', dk, 'lat', ARGV[8], 'lng', ARGV[9], 'at_ms', now)
   local ride = d[5]
   if blank(ride) then
     make_available(driver, now)
   else
-    redis.call('PUBLISH', CH_RIDE .. ride, cjson.encode({ type = 'position', ride_id = ride,
+    redis.call(PUB, ride_channel(ride), cjson.encode({ type = 'position', ride_id = ride,
       lat = lat, lng = lng, at_ms = now }))
   end
   return { 'ok', ride or '', tostring(now) }
