@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy for both features, the WASM dependency check, unit and
-# integration tests (their own redis-servers), then the end-to-end suite in Chromium against
+# integration tests (their own redis-servers; the ride and live suites twice, on one node and on
+# a six-node Redis Cluster), then the end-to-end suite in Chromium against
 # two instances and a fleet of three behind nginx, and the fleet script's smoke test. Sets up
 # whatever is missing first.
 set -euo pipefail
@@ -25,6 +26,10 @@ bash scripts/check-wasm-deps.sh
 
 step "unit and integration tests"
 cargo test --features ssr 2>&1 | tee "$logs/cargo-test.log"
+
+step "the ride and live suites again, on a six-node Redis Cluster"
+HAIL_TEST_TOPOLOGY=cluster cargo test --features ssr --test integration -- rides:: live:: 2>&1 \
+  | tee -a "$logs/cargo-test.log"
 
 step "end-to-end (Chromium, two instances)"
 # A release build made with --precompress leaves .br/.gz files that the server would send in

@@ -540,7 +540,7 @@ impl TestRedisCluster {
             .collect()
     }
 
-    fn node_on(&self, port: u16) -> &TestRedis {
+    pub fn node_on(&self, port: u16) -> &TestRedis {
         self.nodes
             .iter()
             .find(|n| n.port == port)
@@ -607,6 +607,109 @@ impl TestRedisCluster {
         }
         self.nodes[index].spawn().await;
         self.wait_until_healthy(Duration::from_secs(20)).await;
+    }
+
+    /// The node id a node goes by in the cluster.
+    pub async fn node_id(&self, port: u16) -> String {
+        let mut conn = self.node_on(port).connection().await;
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// Moves `slot` with its keys to the primary on port `to`, as `redis-cli --cluster
+    /// reshard` does: IMPORTING and MIGRATING, MIGRATE key by key, then SETSLOT NODE on every
+    /// primary; returns when every live node agrees.
+    pub async fn migrate_slot(&self, slot: u16, to: u16) {
+        let from = self.primary_of(slot).await.port;
+        assert_ne!(from, to, "the slot is already there");
+        let (from_id, to_id) = (self.node_id(from).await, self.node_id(to).await);
+        let mut source = self.node_on(from).connection().await;
+        let mut target = self.node_on(to).connection().await;
+        let setslot = |state: &str, id: &str| {
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(state)
+                .arg(id)
+                .clone()
+        };
+        let _: () = setslot("IMPORTING", &from_id)
+            .query_async(&mut target)
+            .await
+            .unwrap();
+        let _: () = setslot("MIGRATING", &to_id)
+            .query_async(&mut source)
+            .await
+            .unwrap();
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(100)
+                .query_async(&mut source)
+                .await
+                .unwrap();
+            if keys.is_empty() {
+                break;
+            }
+            let _: () = redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query_async(&mut source)
+                .await
+                .unwrap();
+        }
+        let _: () = setslot("NODE", &to_id)
+            .query_async(&mut target)
+            .await
+            .unwrap();
+        let _: () = setslot("NODE", &to_id)
+            .query_async(&mut source)
+            .await
+            .unwrap();
+        for node in self.primaries().await {
+            if node.port != from && node.port != to {
+                let mut conn = node.connection().await;
+                let _: () = setslot("NODE", &to_id)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        'agreed: loop {
+            assert!(
+                Instant::now() < deadline,
+                "the nodes did not agree on the slot's move"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                let mut conn = node.connection().await;
+                let nodes: String = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let owner = nodes.lines().find(|line| {
+                    line.split(' ').skip(8).any(|range| {
+                        let (first, last) = range.split_once('-').unwrap_or((range, range));
+                        matches!((first.parse::<u16>(), last.parse::<u16>()), (Ok(f), Ok(l)) if (f..=l).contains(&slot))
+                    })
+                });
+                if !owner.is_some_and(|line| line.starts_with(&to_id)) {
+                    continue 'agreed;
+                }
+            }
+            return;
+        }
     }
 
     /// A sharded subscription to `channel`, as a client of the cluster: its payloads.

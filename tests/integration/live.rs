@@ -16,16 +16,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::harness::*;
 
 /// How long a test waits for a message that must come.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A WebSocket client speaking the live protocol.
-struct Live {
+pub(crate) struct Live {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Live {
     /// Connects to `app` as `browser`, from a page of `app` itself; expects the welcome.
-    async fn open(app: &TestApp, browser: &Browser) -> Self {
+    pub(crate) async fn open(app: &TestApp, browser: &Browser) -> Self {
         let origin = format!("http://{}", app.addr);
         let mut live = Self::try_open(app, browser.cookie.as_deref(), Some(&origin))
             .await
@@ -62,7 +62,7 @@ impl Live {
         }
     }
 
-    async fn send(&mut self, message: &ClientMessage) {
+    pub(crate) async fn send(&mut self, message: &ClientMessage) {
         self.send_text(&message.to_json()).await;
     }
 
@@ -70,7 +70,7 @@ impl Live {
         self.ws.send(Message::text(text)).await.expect("sent");
     }
 
-    async fn subscribe(&mut self, ride: &RideId) -> Value {
+    pub(crate) async fn subscribe(&mut self, ride: &RideId) -> Value {
         self.send(&ClientMessage::Subscribe {
             ride_id: ride.clone(),
         })
@@ -82,7 +82,7 @@ impl Live {
     }
 
     /// The next message from the server, or `None` when the socket closed.
-    async fn next_or_close(&mut self, within: Duration) -> Result<ServerMessage, Ended> {
+    pub(crate) async fn next_or_close(&mut self, within: Duration) -> Result<ServerMessage, Ended> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.ws.next())
@@ -99,14 +99,14 @@ impl Live {
         }
     }
 
-    async fn next(&mut self) -> ServerMessage {
+    pub(crate) async fn next(&mut self) -> ServerMessage {
         self.next_or_close(PATIENCE)
             .await
             .unwrap_or_else(|ended| panic!("no message: {ended:?}"))
     }
 
     /// Skips messages until one matches.
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &mut self,
         what: &str,
         check: impl Fn(&ServerMessage) -> bool,
@@ -154,7 +154,7 @@ impl Live {
 }
 
 #[derive(Debug)]
-enum Ended {
+pub(crate) enum Ended {
     Silent,
     Closed(Option<CloseFrame>),
 }
@@ -167,15 +167,19 @@ fn error_code(message: &ServerMessage) -> Option<LiveErrorCode> {
 }
 
 /// A rider on A with a ride accepted by a driver on B.
-struct Assigned {
-    cluster: Cluster,
-    rider: Browser,
-    driver: Browser,
-    ride: RideId,
+pub(crate) struct Assigned {
+    pub(crate) cluster: Cluster,
+    pub(crate) rider: Browser,
+    pub(crate) driver: Browser,
+    pub(crate) ride: RideId,
 }
 
 async fn assigned_ride() -> Assigned {
-    let cluster = Cluster::start_with(fast_dispatch).await;
+    assigned_ride_on(Topology::from_env()).await
+}
+
+pub(crate) async fn assigned_ride_on(topology: Topology) -> Assigned {
+    let cluster = Cluster::start_on(topology, fast_dispatch).await;
     let (a, b) = (&cluster.a, &cluster.b);
     let mut driver = Browser::driver_online(b, "Dora", (52.5210, 13.4060)).await;
     let mut rider = Browser::rider(a, "Rita").await;

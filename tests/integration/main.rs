@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod cluster;
 mod demo;
 mod live;
 mod loadgen;
