@@ -6,6 +6,9 @@
 //! has its rider's socket on A, subscribed to the ride, and its driver's socket on B sending
 //! positions; latency is from the driver's send to the rider's receipt of that very position,
 //! both on this process's clock. Results go to BENCHMARKS.md with conditions.
+//!
+//! `HAIL_TEST_TOPOLOGY=cluster` runs it on a six-node Redis Cluster instead, and adds a
+//! failover: the region's primary is killed while 10 rides stream.
 
 #[path = "../tests/integration/harness.rs"]
 #[allow(dead_code)]
@@ -22,7 +25,8 @@ use hail::domain::ride::{RideId, RideStatus};
 use hail::domain::GeoPoint;
 use hail::server::Config;
 use harness::{
-    client_key, fast_dispatch, teleporting_drivers, Browser, Cluster, TestApp, COOKIE_NAME, PICKUP,
+    client_key, fast_dispatch, teleporting_drivers, Browser, Cluster, TestApp, Topology,
+    COOKIE_NAME, PICKUP,
 };
 use reqwest::StatusCode;
 use tokio::net::TcpStream;
@@ -468,4 +472,53 @@ async fn main() {
     for reader in readers {
         reader.abort();
     }
+
+    if cluster.redis.topology() == Topology::Cluster {
+        failover(&cluster, few).await;
+    }
+}
+
+/// On a cluster: the region's primary is killed with SIGKILL while the rides stream; how long
+/// riders heard nothing, and how many positions were lost, until the replica took over and
+/// both instances found it by themselves.
+async fn failover(cluster: &Cluster, rides: &[Ride]) {
+    const KILL_AT: Duration = Duration::from_secs(3);
+    const FOR: Duration = Duration::from_secs(15);
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(200) + KILL_AT).await;
+        (Instant::now(), cluster.redis.kill_region_primary().await)
+    };
+    let (outcome, (killed_at, port)) =
+        futures::join!(stream_positions(cluster, rides, FOR), killer);
+    let mut received: Vec<Instant> = outcome
+        .latencies
+        .iter()
+        .map(|(sent, took)| *sent + *took)
+        .collect();
+    received.sort();
+    let (gap, from) = received
+        .windows(2)
+        .map(|w| (w[1] - w[0], w[0]))
+        .max_by_key(|(gap, _)| *gap)
+        .unwrap_or((Duration::ZERO, outcome.start));
+    let at = |t: Instant| t.saturating_duration_since(outcome.start).as_secs_f64();
+    let last_before = received.iter().rev().find(|r| **r <= killed_at).copied();
+    let first_after = received.iter().find(|r| **r > killed_at).copied();
+    println!(
+        "failover: the region's primary (port {port}) SIGKILLed at +{:.2} s; last position before at +{:.2} s, first after at +{:.2} s ({:.2} s after the kill); longest silence {:.2} s from +{:.2} s; sent {}, delivered {}, lost {}",
+        at(killed_at),
+        last_before.map_or(f64::NAN, at),
+        first_after.map_or(f64::NAN, at),
+        first_after.map_or(f64::NAN, |t| (t - killed_at).as_secs_f64()),
+        gap.as_secs_f64(),
+        at(from),
+        outcome.sent,
+        outcome.latencies.len(),
+        outcome.sent as usize - outcome.latencies.len(),
+    );
+    outcome.print(&format!(
+        "{} rides across a failover, {} s",
+        rides.len(),
+        FOR.as_secs()
+    ));
 }

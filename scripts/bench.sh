@@ -10,12 +10,16 @@
 #   BENCH_ONLY=rides ./scripts/bench.sh        # one scenario: rides, idle, session, page, wasm
 #   BENCH_ONLY=profile ./scripts/bench.sh      # a CPU profile of both instances at 10,000/s
 #                                              # (linux-perf; a flamegraph with inferno)
+#   BENCH_REDIS=cluster BENCH_ONLY=rides ./scripts/bench.sh   # on a six-node Redis Cluster
+#                                              # (3 primaries, a replica each) instead of one node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 quick=${BENCH_QUICK:-}
 only=${BENCH_ONLY:-}
+topology=${BENCH_REDIS:-node}
+case "$topology" in node | cluster) ;; *) echo "BENCH_REDIS is node or cluster" >&2; exit 2 ;; esac
 out=target/bench
 mkdir -p "$out"
 results="$out/results${quick:+-quick}.jsonl"
@@ -38,12 +42,75 @@ cargo build --release --features ssr --bins
 bin=${HAIL_BIN:-target/release/hail}
 loadgen=target/release/hail-loadgen
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
+# A port whose cluster bus port (10000 above it) is free too.
+free_cluster_port() {
+  python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    if p < 55000:
+        try:
+            socket.socket().bind(("127.0.0.1", p + 10000)); print(p); break
+        except OSError:
+            pass'
+}
+declare -A redis_pids
+redis_node() { # PORT [ARGS...]: one redis-server in its own directory
+  local p=$1
+  shift
+  mkdir -p "$work/redis-$p"
+  redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/redis-$p" "$@" \
+    >"$work/redis-$p.log" 2>&1 &
+  redis_pids[$p]=$!
+  pids+=($!)
+  until redis-cli -p "$p" ping >/dev/null 2>&1; do sleep 0.1; done
+}
+redis_env=()
+replica_pid=
+if [ "$topology" = cluster ]; then
+  cluster_ports=()
+  for _ in 1 2 3 4 5 6; do
+    p=$(free_cluster_port)
+    redis_node "$p" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000
+    cluster_ports+=("$p")
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 1 \
+    --cluster-yes >"$work/cluster-create.log"
+  for p in "${cluster_ports[@]}"; do
+    until redis-cli -p "$p" cluster info | grep -q cluster_state:ok; do sleep 0.1; done
+  done
+  # Every key and channel of the instances' region ({r:demo}) is on one primary, replicated to
+  # one replica: that pair is what the benchmark's Redis costs.
+  read -r redis_port replica_port < <(redis-cli -p "${cluster_ports[0]}" cluster nodes | python3 -c '
+import sys
+slot = int(sys.argv[1])
+nodes = [line.split() for line in sys.stdin]
+def owns(n):
+    for r in n[8:]:
+        a, _, b = r.partition("-")
+        if a.isdigit() and int(a) <= slot <= int(b or a):
+            return True
+primary = next(n for n in nodes if "master" in n[2] and owns(n))
+replica = next(n for n in nodes if "slave" in n[2] and n[3] == primary[0])
+port = lambda n: n[1].split("@")[0].split(":")[1]
+print(port(primary), port(replica))' "$(redis-cli -p "${cluster_ports[0]}" cluster keyslot '{r:demo}')")
+  until redis-cli -p "$replica_port" info replication | grep -q master_link_status:up; do sleep 0.1; done
+  redis_pid=${redis_pids[$redis_port]}
+  replica_pid=${redis_pids[$replica_port]}
+  redis_env=(REDIS_CLUSTER_NODES="$(printf '127.0.0.1:%s,' "${cluster_ports[@]}" | sed 's/,$//')")
+  say "a Redis Cluster on ${cluster_ports[*]}; the region's primary is $redis_port, its replica $replica_port"
+else
+  redis_port=$(free_port)
+  redis_node "$redis_port"
+  redis_pid=${redis_pids[$redis_port]}
+fi
+flush_redis() {
+  if [ "$topology" = cluster ]; then
+    for p in "${cluster_ports[@]}"; do redis-cli -p "$p" flushall >/dev/null 2>&1 || true; done
+  else
+    redis-cli -p "$redis_port" flushall >/dev/null
+  fi
+}
 
 # Positions per driver: the phases go up to 12.5 a second, so the limit is raised to 15 (by
 # configuration, as an operator would; the checks themselves stay on).
@@ -53,7 +120,8 @@ start_instance() {
   port[$name]=$(free_port)
   LEPTOS_SITE_ADDR="127.0.0.1:${port[$name]}" LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=hail \
     REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn HAIL_KEY_PREFIX=bench \
-    HAIL_POSITIONS_PER_SEC=15 HAIL_WORKER_THREADS=${HAIL_WORKER_THREADS:-1} "$bin" >"$work/$name.log" 2>&1 &
+    HAIL_POSITIONS_PER_SEC=15 HAIL_WORKER_THREADS=${HAIL_WORKER_THREADS:-1} \
+    env "${redis_env[@]}" "$bin" >"$work/$name.log" 2>&1 &
   pid[$name]=$!
   pids+=("${pid[$name]}")
   until curl -sf "http://127.0.0.1:${port[$name]}/readyz" >/dev/null; do sleep 0.1; done
@@ -64,12 +132,15 @@ stop_instance() {
 }
 fresh_pair() {
   for name in a b; do [ -n "${pid[$name]:-}" ] && stop_instance "$name"; done
-  redis-cli -p "$redis_port" flushall >/dev/null
+  flush_redis
   start_instance a
   start_instance b
 }
 url() { echo "http://127.0.0.1:${port[$1]}"; }
-measured() { echo --pid "hail-a=${pid[a]}" --pid "hail-b=${pid[b]}" --pid "redis=$redis_pid"; }
+measured() {
+  echo --pid "hail-a=${pid[a]}" --pid "hail-b=${pid[b]}" --pid "redis=$redis_pid" \
+    ${replica_pid:+--pid "redis-replica=$replica_pid"}
+}
 
 if [ -n "$quick" ]; then
   rides=100 idle=200 sockets=500 secs=5 pairs=25 pages=200
@@ -150,7 +221,7 @@ if wants wasm && cargo leptos --version >/dev/null 2>&1; then
 fi
 
 say "results in $results"
-if [ -z "$quick" ] && [ -z "$only" ]; then
+if [ -z "$quick" ] && [ -z "$only" ] && [ "$topology" = node ]; then
   python3 scripts/bench_tables.py "$results" BENCHMARKS.md "$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
   say "BENCHMARKS.md updated"
 else

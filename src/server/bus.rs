@@ -736,6 +736,52 @@ mod tests {
         ));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_goes_out_every_second_and_one_unheard_for_a_second_means_deaf() {
+        let mut probes = Probes::new("t:{r:demo}:bus:x".into());
+        let start = tokio::time::Instant::now();
+        probes.tick().await;
+        assert_eq!(start.elapsed(), PROBE_EVERY);
+        let first = probes.fired().expect("the first probe");
+        assert!(
+            !probes.heard("t:{r:demo}:ride:y", &first),
+            "another channel is for sockets"
+        );
+        assert!(probes.heard("t:{r:demo}:bus:x", "an older probe"));
+        assert!(
+            probes.waiting_since.is_some(),
+            "a stale payload is not the answer"
+        );
+        assert!(probes.heard("t:{r:demo}:bus:x", &first));
+        probes.tick().await;
+        assert_eq!(
+            start.elapsed(),
+            PROBE_EVERY * 2,
+            "a second after the last one left"
+        );
+        let second = probes.fired().expect("the second probe");
+        assert_ne!(first, second);
+        // Nobody answers this time.
+        probes.tick().await;
+        assert_eq!(start.elapsed(), PROBE_EVERY * 2 + PROBE_TIMEOUT);
+        assert!(probes.fired().is_none(), "deaf: the bus reconnects");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_node_connection_probes_at_once() {
+        let mut probes = Probes::new("p".into());
+        let start = tokio::time::Instant::now();
+        probes.due_now();
+        probes.tick().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(probes.fired().is_some());
+        // While a probe is out, another disconnection does not move its deadline.
+        probes.due_now();
+        probes.tick().await;
+        assert_eq!(start.elapsed(), PROBE_TIMEOUT);
+        assert!(probes.fired().is_none());
+    }
+
     #[test]
     fn messages_hail_does_not_publish_are_ignored() {
         for payload in [

@@ -394,6 +394,22 @@ impl Store {
         count
     }
 
+    /// On a cluster: SIGKILL for the region's primary, which stays dead (its replica takes
+    /// over); for measuring a failover while traffic flows. Returns its port.
+    pub async fn kill_region_primary(&self) -> u16 {
+        let Self::Cluster(cluster) = self else {
+            panic!("only a cluster fails over")
+        };
+        let node = cluster.region_primary().await;
+        let pid = node.child.as_ref().expect("a running primary").id();
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        node.port
+    }
+
     /// Stops every server through a shared reference (the benches share one `&'static`).
     pub async fn shut_down(&self) {
         match self {
