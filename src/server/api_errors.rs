@@ -17,6 +17,8 @@ use crate::domain::{AppError, Flash};
 
 /// Server functions take small forms; anything larger is refused before it is read.
 const MAX_FORM_BYTES: usize = 16 * 1024;
+/// What every request body may hold (the router's `RequestBodyLimitLayer`).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Errors are a few hundred bytes of JSON.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
@@ -66,6 +68,128 @@ pub async fn map_server_fn_errors(req: Request, next: Next) -> Response {
     // 303: the browser follows with a GET of the page, whatever the form's method was.
     let location = HeaderValue::from_str(&back_to).unwrap_or(HeaderValue::from_static("/"));
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// The refusals the transport would make itself under `/api/`, answered as JSON `{kind,
+/// message}` like every other refusal: 404 for no such endpoint, 405 for the wrong method (with
+/// `Allow`), the body limit's 413, and 415 for a POST whose body is not a form in UTF-8, checked
+/// before a server function tries to read it. A POST with no body and no type (`curl -X POST`)
+/// is an empty form.
+pub async fn transport_refusals(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if !path.starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    // Every endpoint under /api/ is a server function, registered with its one method.
+    let allowed: Vec<Method> = leptos::server_fn::axum::server_fn_paths()
+        .filter(|(registered, _)| *registered == path)
+        .map(|(_, method)| method)
+        .collect();
+    if allowed.is_empty() {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no endpoint {path}; the API is listed in the README"),
+        );
+    }
+    if !allowed.contains(&method) {
+        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        let allow = allow.join(", ");
+        let mut refused = refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{path} takes {allow}, not {method}"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            refused.headers_mut().insert(header::ALLOW, value);
+        }
+        return refused;
+    }
+    if method == Method::POST {
+        match form_body(req.headers()) {
+            FormBody::Form => {}
+            FormBody::Empty => {
+                req.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            FormBody::Refused(message) => {
+                return refusal(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    message,
+                )
+            }
+        }
+    }
+    let res = next.run(req).await;
+    match res.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024),
+        ),
+        _ => res,
+    }
+}
+
+enum FormBody {
+    Form,
+    /// No body and no type: an empty form.
+    Empty,
+    Refused(String),
+}
+
+/// Whether a POST's body is what server functions read: `application/x-www-form-urlencoded`,
+/// in UTF-8 if a charset is named.
+fn form_body(headers: &HeaderMap) -> FormBody {
+    const HOW: &str =
+        "send the fields as a form: Content-Type application/x-www-form-urlencoded, in UTF-8";
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        let empty = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0")
+            && !headers.contains_key(header::TRANSFER_ENCODING);
+        return if empty {
+            FormBody::Empty
+        } else {
+            FormBody::Refused(format!("the body has no Content-Type; {HOW}"))
+        };
+    };
+    let Ok(content_type) = content_type.to_str() else {
+        return FormBody::Refused(format!("the Content-Type is unreadable; {HOW}"));
+    };
+    let mut parts = content_type.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return FormBody::Refused(format!("{essence} is not read here; {HOW}"));
+    }
+    for param in parts {
+        if let Some((name, value)) = param.split_once('=') {
+            let value = value.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
+                return FormBody::Refused(format!("charset {value} is not read here; {HOW}"));
+            }
+        }
+    }
+    FormBody::Form
+}
+
+/// A refusal of the transport's own, in the shape of `AppError`'s JSON.
+fn refusal(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "kind": kind, "message": message.into() }).to_string();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// A form posted by the browser itself: it asks for HTML and sends url-encoded fields.
@@ -188,6 +312,41 @@ mod tests {
         assert!(is_plain_form_post(&Method::POST, &browser));
         let fetch = headers(&[("content-type", "application/x-www-form-urlencoded")]);
         assert!(!is_plain_form_post(&Method::POST, &fetch));
+    }
+
+    #[test]
+    fn only_utf_8_forms_are_read() {
+        let with_type = |t: &'static str| headers(&[("content-type", t), ("content-length", "3")]);
+        for good in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "Application/X-WWW-Form-Urlencoded;charset=\"utf-8\"",
+        ] {
+            assert!(
+                matches!(form_body(&with_type(good)), FormBody::Form),
+                "{good}"
+            );
+        }
+        for bad in [
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/json",
+            "application/x-www-form-urlencoded; charset=utf-16",
+        ] {
+            assert!(
+                matches!(form_body(&with_type(bad)), FormBody::Refused(_)),
+                "{bad}"
+            );
+        }
+        assert!(matches!(form_body(&headers(&[])), FormBody::Empty));
+        assert!(matches!(
+            form_body(&headers(&[("content-length", "0")])),
+            FormBody::Empty
+        ));
+        assert!(matches!(
+            form_body(&headers(&[("content-length", "12")])),
+            FormBody::Refused(_)
+        ));
     }
 
     #[tokio::test]

@@ -103,6 +103,10 @@ pub fn to_app_error(err: redis::RedisError) -> AppError {
     {
         tracing::warn!(error = %err, "Redis is unavailable");
         AppError::unavailable()
+    } else if err.code() == Some("OOM") {
+        // maxmemory reached with noeviction: reads still work, writes wait for room.
+        tracing::error!(error = %err, "Redis is full: writes are refused");
+        super::session::full()
     } else {
         tracing::error!(error = %err, "Redis command failed");
         AppError::internal()

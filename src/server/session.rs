@@ -1,10 +1,16 @@
 //! What the session holds (identity and the saved location, nothing else) and how it changes.
 //! The session itself is tower-sessions' with the Redis store, shared by every instance.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
-use tower_sessions::session::Id;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
 use tower_sessions_redis_store::{fred::prelude::Pool, RedisStore};
 
@@ -19,12 +25,119 @@ const RENEWED_AT: &str = "renewed_at";
 /// instance closes the sockets opened with it, without the session id leaving the store.
 const LOGIN: &str = "login";
 
-/// The session store every instance shares.
-pub type Store = RedisStore<Pool>;
+/// The session store every instance shares: tower-sessions' Redis store, noting each write
+/// that fails for [`answer_failed_writes`].
+#[derive(Debug, Clone)]
+pub struct Store(RedisStore<Pool>);
+
+impl Store {
+    pub fn new(pool: Pool) -> Self {
+        Self(RedisStore::new(pool))
+    }
+}
+
+/// Why a session write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteFailed {
+    /// Redis is at `maxmemory` and evicts nothing: it takes no more writes.
+    Full,
+    /// Redis did not answer, or refused for another reason.
+    Unavailable,
+}
+
+tokio::task_local! {
+    /// Within one request (see [`answer_failed_writes`]): whether a session write failed.
+    static WRITE_FAILED: Cell<Option<WriteFailed>>;
+}
+
+fn noted<T>(result: session_store::Result<T>) -> session_store::Result<T> {
+    if let Err(err) = &result {
+        let why = if err.to_string().contains("OOM") {
+            WriteFailed::Full
+        } else {
+            WriteFailed::Unavailable
+        };
+        tracing::warn!(error = %err, "a session write failed");
+        let _ = WRITE_FAILED.try_with(|failed| failed.set(Some(why)));
+    }
+    result
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Store {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        noted(self.0.create(record).await)
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        noted(self.0.save(record).await)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.0.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        noted(self.0.delete(id).await)
+    }
+}
+
+/// Outside the session layer: tower-sessions answers a failed write of the session (at the
+/// end of a login, a logout, a saved location) with a bare 500 over the handler's own answer.
+/// That is Redis refusing, not a bug: 503, with the reason, as JSON under `/api/` and as a
+/// short page elsewhere.
+pub async fn answer_failed_writes(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let (failed, res) = WRITE_FAILED
+        .scope(Cell::new(None), async {
+            let res = next.run(req).await;
+            (WRITE_FAILED.with(Cell::get), res)
+        })
+        .await;
+    let Some(why) = failed.filter(|_| res.status() == StatusCode::INTERNAL_SERVER_ERROR) else {
+        return res;
+    };
+    let error = match why {
+        WriteFailed::Full => full(),
+        WriteFailed::Unavailable => AppError::unavailable(),
+    };
+    if api {
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    } else {
+        let body = format!(
+            "<!doctype html><meta charset=utf-8><title>Hail: try again soon</title><p>{error}</p><p><a href=\"/\">Back to Hail</a></p>"
+        );
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// Redis is full: what a refused write tells the person who made it.
+pub fn full() -> AppError {
+    AppError::Unavailable {
+        message:
+            "Hail cannot save anything right now (its data store is full); please try again later"
+                .into(),
+    }
+}
 
 fn store_error(err: tower_sessions::session::Error) -> AppError {
     tracing::warn!(error = %err, "the session store failed");
-    AppError::unavailable()
+    if err.to_string().contains("OOM") {
+        full()
+    } else {
+        AppError::unavailable()
+    }
 }
 
 /// The session of the request being served.
@@ -145,9 +258,13 @@ pub async fn set_flash(session: &Session, flash: &Flash) -> Result<(), AppError>
 }
 
 /// Takes the flash once, saving at once: the page may stream on after the layer has saved.
+/// Without a flash the session is left untouched: tower-sessions counts any `remove` as a
+/// change, and every page view would then write its session back to Redis (and fail, with a
+/// 500, while Redis is full).
 pub async fn take_flash(session: &Session) -> Result<Option<Flash>, AppError> {
-    let flash = session.remove::<Flash>(FLASH).await.map_err(store_error)?;
+    let flash = session.get::<Flash>(FLASH).await.map_err(store_error)?;
     if flash.is_some() {
+        session.remove::<Flash>(FLASH).await.map_err(store_error)?;
         session.save().await.map_err(store_error)?;
     }
     Ok(flash)

@@ -34,7 +34,6 @@ use crate::app::{shell, App};
 
 /// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct Application {
     listener: TcpListener,
@@ -240,10 +239,12 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(api_errors::map_server_fn_errors))
         .layer(session_layer)
+        .layer(axum::middleware::from_fn(session::answer_failed_writes))
         .layer(axum::middleware::from_fn(move |req, next| {
             client_ip::resolve(trusted.clone(), req, next)
         }))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(api_errors::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(api_errors::transport_refusals))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
         // Same-origin requests keep their full Referer: no-JS forms are sent back by it.

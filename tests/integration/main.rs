@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod cluster;
 mod demo;
+mod edges;
 mod live;
 mod loadgen;
 mod location;

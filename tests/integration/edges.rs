@@ -1,0 +1,198 @@
+//! The API's edges, tried as an outside client would: the transport's own refusals (a wrong
+//! method, an unknown path, a body too large or of a type server functions do not read) are
+//! JSON `{kind, message}` like every other refusal, and a full Redis is a 503, not a 500.
+
+use reqwest::header::{ALLOW, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A raw request: method, path, content type and body exactly as given.
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new().request(method, app.url(path));
+    if let Some(content_type) = content_type {
+        request = request.header(CONTENT_TYPE, content_type);
+    }
+    let res = request
+        .body(body)
+        .send()
+        .await
+        .expect("the instance answers");
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {status} {text:?}"));
+    (status, headers, json)
+}
+
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn the_transport_s_own_refusals_are_json_like_every_other() {
+    let cluster = Cluster::start().await;
+    let a = &cluster.a;
+
+    let (status, headers, json) = raw(a, Method::GET, "/api/accept", None, vec![]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(json["kind"], "method_not_allowed");
+    assert!(
+        headers[ALLOW].to_str().unwrap().contains("POST"),
+        "{headers:?}"
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("/api/accept takes POST"),
+        "{json}"
+    );
+    let (status, headers, json) = raw(a, Method::POST, "/api/me", FORM, vec![]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{json}");
+    assert!(
+        headers[ALLOW].to_str().unwrap().contains("GET"),
+        "{headers:?}"
+    );
+
+    for method in [Method::GET, Method::POST] {
+        let (status, _, json) = raw(a, method, "/api/teleport", FORM, vec![]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(json["kind"], "not_found");
+    }
+
+    let huge = format!("email=a%40b.c&password={}", "x".repeat(70 * 1024));
+    let (status, _, json) = raw(a, Method::POST, "/api/login", FORM, huge.into_bytes()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json["kind"], "too_large");
+    assert!(
+        json["message"].as_str().unwrap().contains("64 KiB"),
+        "{json}"
+    );
+
+    let fields = b"email=a%40b.c&password=whatever1".to_vec();
+    for content_type in [
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/json"),
+        Some("application/x-www-form-urlencoded; charset=utf-16"),
+        None,
+    ] {
+        let (status, _, json) =
+            raw(a, Method::POST, "/api/login", content_type, fields.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {json}"
+        );
+        assert_eq!(json["kind"], "unsupported_media_type");
+        assert!(json["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/x-www-form-urlencoded"));
+    }
+
+    // A POST without a body or a type is an empty form: logging out needs no fields.
+    let (status, _, _) = raw(a, Method::POST, "/api/logout", None, vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    // And a form in UTF-8 is read as before.
+    let (status, _, json) = raw(
+        a,
+        Method::POST,
+        "/api/login",
+        Some("application/x-www-form-urlencoded; charset=UTF-8"),
+        fields,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+}
+
+#[tokio::test]
+async fn with_redis_full_writes_are_refused_503_and_reads_still_work() {
+    let cluster = Cluster::start().await;
+    let a = &cluster.a;
+    let mut rider = Browser::rider(a, "Rita").await;
+    let mut redis = cluster.redis.connection().await;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    let mut newcomer = Browser::new();
+    let refused = newcomer
+        .sign_up(a, "Nia", &unique_email("nia"), "rider")
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.json()["kind"], "unavailable");
+    assert!(refused.message().contains("full"), "{}", refused.body);
+
+    let me = rider.me(a).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let page = rider.get(a, "/rider").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the rider page renders: {}",
+        page.body
+    );
+    let saved = rider
+        .post(a, "/api/save_location", &[("lat", "52.5"), ("lng", "13.4")])
+        .await;
+    assert_eq!(
+        saved.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        saved.body
+    );
+
+    // Room again: writes work again, nothing was lost.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let saved = rider
+        .post(a, "/api/save_location", &[("lat", "52.5"), ("lng", "13.4")])
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(rider.me(a).await.status, StatusCode::OK);
+}
+
+async fn rider_email(rider: &mut Browser, app: &TestApp) -> String {
+    rider.me(app).await.json()["email"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
