@@ -274,7 +274,7 @@ head -c 102400 /dev/zero | tr '\0' a >"$WORK/big-body"
 big_bad=()
 for i in 1 2 3 4 5; do
   request "big-$i" -H 'Accept: application/json' --data-binary @"$WORK/big-body" "$BALANCER/api/signup"
-  [[ "$CODE" == 413 ]] && [[ "$(json_field "$WORK/big-$i.body" kind)" == validation ]] \
+  [[ "$CODE" == 413 ]] && [[ "$(json_field "$WORK/big-$i.body" kind)" == too_large ]] \
     || big_bad+=("try $i: $CODE $(head -c 200 "$WORK/big-$i.body")")
 done
 if [[ ${#big_bad[@]} -eq 0 ]]; then

@@ -526,7 +526,7 @@ $upstreams        keepalive 32;
         error_page 413 = @too_large;
         location @too_large {
             default_type application/json;
-            return 413 '{"kind":"validation","message":"that request is too large (at most 64 KiB)"}';
+            return 413 '{"kind":"too_large","message":"the request body is over 64 KiB"}';
         }
 
         location / {
