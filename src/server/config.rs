@@ -56,7 +56,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
 
     /// Origins whose pages may open the live WebSocket (comma-separated, like
-    /// `https://hail.example`). Empty: only pages served by the host the socket is opened on.
+    /// `https://hail.example`), and send state-changing requests from another site (see
+    /// server::csrf). Empty: only pages served by the host the socket is opened on.
     #[arg(long, env = "HAIL_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..,
           value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,

@@ -29,7 +29,7 @@ use super::metrics::{self, Metrics};
 use super::ratelimit::LoginLimiter;
 use super::redis_errors::{Connection, Redis};
 use super::ws::Live;
-use super::{api_errors, client_ip, health, session, ws, AppState, Config};
+use super::{api_errors, client_ip, csrf, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
 
 /// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
@@ -218,6 +218,7 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
             config.session_idle_secs.min(i64::MAX as u64) as i64,
         )));
     let trusted = Arc::new(config.trusted_proxies.clone());
+    let allowed_origins = Arc::new(config.allowed_origins.clone());
     let routes = generate_route_list(App);
     let context_state = state.clone();
     let leptos_options = state.leptos_options.clone();
@@ -245,6 +246,9 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
         }))
         .layer(RequestBodyLimitLayer::new(api_errors::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(api_errors::transport_refusals))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            csrf::refuse_cross_site(allowed_origins.clone(), req, next)
+        }))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
         // Same-origin requests keep their full Referer: no-JS forms are sent back by it.

@@ -196,3 +196,107 @@ async fn rider_email(rider: &mut Browser, app: &TestApp) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A login attempt with these headers; the status it got and the answer's text.
+async fn login_with(app: &TestApp, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+    // A new unknown email each time, so that the failed-login limit never answers instead.
+    let email = unique_email("nobody");
+    let mut request = reqwest::Client::new()
+        .post(app.url("/api/login"))
+        .form(&[("email", email.as_str()), ("password", "whatever1")]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let res = request.send().await.expect("the instance answers");
+    let status = res.status();
+    let content_type = res.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+    (status, content_type, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn state_changes_sent_from_another_site_are_refused() {
+    let cluster = Cluster::start_with(|c| {
+        c.allowed_origins = vec!["https://app.hail.example".into()];
+    })
+    .await;
+    let a = &cluster.a;
+    let this_site = format!("http://{}", a.addr);
+
+    for forged in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://evil.hail.example"),
+        ],
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        vec![("referer", "http://evil.example/looks-like-hail")],
+    ] {
+        let (status, content_type, body) = login_with(a, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{forged:?}: {body}");
+        assert!(content_type.starts_with("application/json"), "{forged:?}");
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["kind"], "forbidden");
+        assert!(
+            json["message"].as_str().unwrap().contains("another site"),
+            "{body}"
+        );
+    }
+    // A form posted without JavaScript from another site gets a page that says why.
+    let (status, content_type, body) = login_with(
+        a,
+        &[("sec-fetch-site", "cross-site"), ("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains("another site"), "{body}");
+
+    // This site, an allowed origin, the user's own navigation and non-browser clients get
+    // through to the login itself (which refuses the unknown email: 401).
+    let referer = format!("{this_site}/login");
+    for genuine in [
+        vec![("sec-fetch-site", "same-origin")],
+        vec![("sec-fetch-site", "none")],
+        vec![("origin", this_site.as_str())],
+        vec![("referer", referer.as_str())],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.hail.example"),
+        ],
+        vec![],
+    ] {
+        let (status, _, body) = login_with(a, &genuine).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{genuine:?}: {body}");
+    }
+
+    // A forged sign-up creates nothing.
+    let email = unique_email("forged");
+    let forged_signup = reqwest::Client::new()
+        .post(a.url("/api/signup"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("name", "Eve"),
+            ("email", email.as_str()),
+            ("password", "correct horse"),
+            ("role", "rider"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_signup.status(), StatusCode::FORBIDDEN);
+    let mut eve = Browser::new();
+    assert_eq!(
+        eve.log_in(a, &email, "correct horse").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Reads are judged by their credentials alone.
+    let read = reqwest::Client::new()
+        .get(a.url("/api/me"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+}
