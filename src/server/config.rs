@@ -67,12 +67,6 @@ pub struct Config {
     #[arg(long, env = "HAIL_WS_PING_SECS", default_value_t = 20)]
     pub ws_ping_secs: u64,
 
-    /// Live sockets one user may hold open at once, over every instance; the next is refused
-    /// 429 at the upgrade.
-    #[arg(long, env = "HAIL_MAX_SOCKETS_PER_USER", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub max_sockets_per_user: u32,
-
     /// The dispatch region: its name tags every dispatch key, so one region is one Cluster slot.
     #[arg(long, env = "HAIL_REGION", default_value = "demo", value_parser = parse_key_part)]
     pub region: String,

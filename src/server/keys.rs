@@ -40,11 +40,6 @@ impl Keys {
         format!("{}:demo:leader", self.prefix)
     }
 
-    /// One user's live sockets across every instance (src/server/sockets.rs).
-    pub fn user_sockets(&self, id: &UserId) -> String {
-        format!("{}:sockets:{id}", self.prefix)
-    }
-
     /// Failed logins for one email within the window.
     pub fn login_failures_email(&self, email: &Email) -> String {
         format!("{}:ratelimit:login:email:{email}", self.prefix)

@@ -197,16 +197,10 @@ fn key_checks_the_tag(code: &str) -> bool {
 fn scripts() -> Vec<(String, Kind, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server");
     let lib = std::fs::read_to_string(root.join("lua/dispatch_lib.lua")).expect("the library");
-    let loaders: String = [
-        "dispatch.rs",
-        "ratelimit.rs",
-        "accounts.rs",
-        "demo.rs",
-        "sockets.rs",
-    ]
-    .iter()
-    .map(|file| std::fs::read_to_string(root.join(file)).expect("a loader"))
-    .collect();
+    let loaders: String = ["dispatch.rs", "ratelimit.rs", "accounts.rs", "demo.rs"]
+        .iter()
+        .map(|file| std::fs::read_to_string(root.join(file)).expect("a loader"))
+        .collect();
     let mut scripts = Vec::new();
     for entry in std::fs::read_dir(root.join("lua")).expect("src/server/lua") {
         let path = entry.expect("a directory entry").path();

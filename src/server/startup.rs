@@ -98,12 +98,6 @@ impl Application {
                 config.password_threads,
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
-            socket_claims: super::sockets::SocketClaims::new(
-                redis.clone(),
-                keys.clone(),
-                config.max_sockets_per_user,
-                Duration::from_secs(config.ws_ping_secs),
-            ),
             login_limiter: LoginLimiter::new(
                 redis.clone(),
                 keys.clone(),

@@ -15,7 +15,6 @@ use super::metrics::Metrics;
 use super::password::Passwords;
 use super::publisher::Publisher;
 use super::ratelimit::LoginLimiter;
-use super::sockets::SocketClaims;
 use super::ws::Live;
 use super::Config;
 use crate::domain::AppError;
@@ -58,8 +57,6 @@ pub struct Parts {
     /// The instance's one pub/sub connection, shared by its live sockets.
     pub bus: Bus,
     pub live: Live,
-    /// How many live sockets each user holds, across every instance.
-    pub socket_claims: SocketClaims,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -25,7 +25,6 @@ use tracing::Instrument as _;
 
 use super::bus::{BusEvent, Capacity, Subscription};
 use super::dispatch::RateCounted;
-use super::sockets::Claim;
 use super::tracker::{self, Plan, PositionTracker};
 use super::{session, AppState};
 use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
@@ -122,30 +121,13 @@ pub async fn upgrade(
     let Some(session_id) = session.id() else {
         return refuse("log in first: the live connection needs a session");
     };
-    let claim = match state.socket_claims.claim(&identity.id).await {
-        Ok(claim) => claim,
-        Err(err) => {
-            let status =
-                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut refused = (status, err.message().to_owned()).into_response();
-            if let AppError::TooManyRequests {
-                retry_after_secs, ..
-            } = err
-            {
-                refused
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, retry_after_secs.into());
-            }
-            return refused;
-        }
-    };
     let login = session::login_id(&session).await.ok().flatten();
     let sockets = state.live.sockets.clone();
     SOCKET_BUFFERS
         .apply(ws)
         .on_failed_upgrade(|err| tracing::info!(error = %err, "a live upgrade failed"))
         .on_upgrade(move |socket| {
-            let connection = Connection::new(state, identity, session_id, login, claim);
+            let connection = Connection::new(state, identity, session_id, login);
             sockets.track_future(connection.run(socket))
         })
 }
@@ -222,8 +204,6 @@ struct Connection {
     identity: Identity,
     session_id: Id,
     login: Option<String>,
-    /// Its place among the user's sockets on every instance (server::sockets).
-    claim: Claim,
     feeds: StreamMap<Feed, Subscription>,
     bucket: Bucket,
     /// A driver's positions between two checks in Redis: made at the first position, so that
@@ -241,13 +221,7 @@ struct Connection {
 struct Gone;
 
 impl Connection {
-    fn new(
-        state: AppState,
-        identity: Identity,
-        session_id: Id,
-        login: Option<String>,
-        claim: Claim,
-    ) -> Self {
+    fn new(state: AppState, identity: Identity, session_id: Id, login: Option<String>) -> Self {
         let now = Instant::now();
         let limits = state.dispatch.position_limits();
         Self {
@@ -255,7 +229,6 @@ impl Connection {
             identity,
             session_id,
             login,
-            claim,
             // Most sockets follow only their user's channel; a ride adds one.
             feeds: StreamMap::with_capacity(1),
             bucket: Bucket::new(limits.per_window, now),
@@ -366,10 +339,6 @@ impl Connection {
                 let code = self.client_close.unwrap_or(close::ABNORMAL);
                 self.state.metrics.socket_closed(code);
             }
-            self.state
-                .socket_claims
-                .release(&self.identity.id, self.claim)
-                .await;
         }
         .instrument(span)
     }
@@ -669,7 +638,6 @@ impl Connection {
         );
         match session::identity_of(&session).await {
             Ok(Some(_)) => {
-                self.renew_claim().await;
                 // The ride is looked up only when a renewal is due (once per half idle window,
                 // not on every ping of every socket): the session record was just read, so
                 // asking costs nothing, while the ride costs two more Redis round trips.
@@ -688,20 +656,6 @@ impl Connection {
             ))),
             // Redis is away: the bus will tell the client to resync once it is back.
             Err(_) => Ok(None),
-        }
-    }
-
-    /// Keeps this socket's place among its user's; one that lapsed (Redis lost it) is claimed
-    /// again, and a socket over the limit then is left open: it was let in when there was room.
-    async fn renew_claim(&mut self) {
-        let claims = &self.state.socket_claims;
-        match claims.renew(&self.identity.id, self.claim).await {
-            Ok(true) | Err(_) => {}
-            Ok(false) => {
-                if let Ok(claim) = claims.claim(&self.identity.id).await {
-                    self.claim = claim;
-                }
-            }
         }
     }
 
