@@ -130,10 +130,15 @@ impl TestRedis {
         self.spawn().await;
     }
 
+    /// A connection of the test's own, patient enough for a machine busy with several
+    /// clusters at once (the client's defaults give up after half a second) and for `WAIT`.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let patient = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
         redis::Client::open(self.url())
             .unwrap()
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&patient)
             .await
             .unwrap()
     }
