@@ -5,6 +5,9 @@
 //! form posted without JavaScript gets a 303 back to the page it came from, with the error and
 //! the typed values (never a password) kept in the session for that page to show.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -81,18 +84,13 @@ pub async fn transport_refusals(mut req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let method = req.method().clone();
-    // Every endpoint under /api/ is a server function, registered with its one method.
-    let allowed: Vec<Method> = leptos::server_fn::axum::server_fn_paths()
-        .filter(|(registered, _)| *registered == path)
-        .map(|(_, method)| method)
-        .collect();
-    if allowed.is_empty() {
+    let Some(allowed) = ENDPOINTS.get(path.as_str()) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("there is no endpoint {path}; the API is listed in the README"),
         );
-    }
+    };
     if !allowed.contains(&method) {
         let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         let allow = allow.join(", ");
@@ -134,6 +132,16 @@ pub async fn transport_refusals(mut req: Request, next: Next) -> Response {
         _ => res,
     }
 }
+
+/// Every endpoint under /api/ is a server function, registered with its method before the
+/// first request: read once, not on every request.
+static ENDPOINTS: LazyLock<HashMap<&'static str, Vec<Method>>> = LazyLock::new(|| {
+    let mut endpoints: HashMap<&'static str, Vec<Method>> = HashMap::new();
+    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
+        endpoints.entry(path).or_default().push(method);
+    }
+    endpoints
+});
 
 enum FormBody {
     Form,

@@ -112,19 +112,13 @@ async fn sockets_following_a_ride_keep_receiving_positions_after_its_slot_moves(
 }
 
 /// A region whose hash tag lands on another primary than `demo`'s.
-async fn region_on_another_primary(redis: &TestRedisCluster) -> String {
+async fn region_on_another_primary(redis: &TestRedisCluster) -> (String, u16) {
     let demo = redis.region_primary().await.port;
-    let mut conn = redis.nodes[0].connection().await;
     for n in 0.. {
         let region = format!("r{n}");
-        let slot: u16 = redis::cmd("CLUSTER")
-            .arg("KEYSLOT")
-            .arg(format!("{{r:{region}}}"))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let slot = redis.slot_of(&format!("{{r:{region}}}")).await;
         if redis.primary_of(slot).await.port != demo {
-            return region;
+            return (region, slot);
         }
     }
     unreachable!()
@@ -151,7 +145,7 @@ async fn ride_in(a: &TestApp, b: &TestApp, pickup: (f64, f64)) -> (String, Brows
 async fn two_regions_serve_rides_at_once_each_on_its_own_primary() {
     let cluster = Cluster::start_on(Topology::Cluster, fast_dispatch).await;
     let redis = cluster_of(&cluster.redis);
-    let other = region_on_another_primary(redis).await;
+    let (other, other_slot) = region_on_another_primary(redis).await;
     let mut config = cluster.redis.config();
     fast_dispatch(&mut config);
     config.region = other.clone();
@@ -166,13 +160,6 @@ async fn two_regions_serve_rides_at_once_each_on_its_own_primary() {
     );
 
     let demo_node = redis.region_primary().await;
-    let mut conn = demo_node.connection().await;
-    let other_slot: u16 = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(format!("{{r:{other}}}"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     let other_node = redis.primary_of(other_slot).await;
     assert_ne!(demo_node.port, other_node.port);
     assert!(exists_on(demo_node, &format!("t:{{r:demo}}:ride:{demo_ride}")).await);

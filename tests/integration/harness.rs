@@ -520,10 +520,15 @@ impl TestRedisCluster {
 
     /// The slot of the test region's keys and channels.
     pub async fn region_slot(&self) -> u16 {
+        self.slot_of(REGION_TAG).await
+    }
+
+    /// The slot a key or channel name hashes to.
+    pub async fn slot_of(&self, name: &str) -> u16 {
         let mut conn = self.any_live().connection().await;
         redis::cmd("CLUSTER")
             .arg("KEYSLOT")
-            .arg(REGION_TAG)
+            .arg(name)
             .query_async(&mut conn)
             .await
             .unwrap()
@@ -538,7 +543,20 @@ impl TestRedisCluster {
 
     /// Each slot range's primary, as a live node sees it: (first slot, last slot, port).
     async fn slot_owners(&self) -> Vec<(u16, u16, u16)> {
-        let mut conn = self.any_live().connection().await;
+        self.slot_owners_seen_by(self.any_live()).await
+    }
+
+    /// The primary of `slot` as `node` sees it: its port.
+    async fn owner_seen_by(&self, node: &TestRedis, slot: u16) -> Option<u16> {
+        self.slot_owners_seen_by(node)
+            .await
+            .into_iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, port)| port)
+    }
+
+    async fn slot_owners_seen_by(&self, node: &TestRedis) -> Vec<(u16, u16, u16)> {
+        let mut conn = node.connection().await;
         let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query_async(&mut conn)
@@ -570,11 +588,8 @@ impl TestRedisCluster {
 
     pub async fn primary_of(&self, slot: u16) -> &TestRedis {
         let port = self
-            .slot_owners()
+            .owner_seen_by(self.any_live(), slot)
             .await
-            .into_iter()
-            .find(|(first, last, _)| (*first..=*last).contains(&slot))
-            .map(|(_, _, port)| port)
             .expect("every slot has a primary");
         self.node_on(port)
     }
@@ -612,12 +627,8 @@ impl TestRedisCluster {
         self.nodes[index].stop();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let owner = self
-                .slot_owners()
-                .await
-                .into_iter()
-                .find(|(f, l, _)| (*f..=*l).contains(&slot));
-            if matches!(owner, Some((_, _, p)) if p != port) {
+            let owner = self.owner_seen_by(self.any_live(), slot).await;
+            if owner.is_some_and(|p| p != port) {
                 break;
             }
             assert!(
@@ -706,30 +717,19 @@ impl TestRedisCluster {
             }
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        'agreed: loop {
+        loop {
             assert!(
                 Instant::now() < deadline,
                 "the nodes did not agree on the slot's move"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut agreed = true;
             for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-                let mut conn = node.connection().await;
-                let nodes: String = redis::cmd("CLUSTER")
-                    .arg("NODES")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                let owner = nodes.lines().find(|line| {
-                    line.split(' ').skip(8).any(|range| {
-                        let (first, last) = range.split_once('-').unwrap_or((range, range));
-                        matches!((first.parse::<u16>(), last.parse::<u16>()), (Ok(f), Ok(l)) if (f..=l).contains(&slot))
-                    })
-                });
-                if !owner.is_some_and(|line| line.starts_with(&to_id)) {
-                    continue 'agreed;
-                }
+                agreed &= self.owner_seen_by(node, slot).await == Some(to);
             }
-            return;
+            if agreed {
+                return;
+            }
         }
     }
 
