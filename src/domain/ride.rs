@@ -96,6 +96,19 @@ impl RideStatus {
         }
     }
 
+    /// The status as anyone involved reads it, after "the ride is".
+    pub fn label(self) -> &'static str {
+        match self {
+            RideStatus::Searching => "searching for a driver",
+            RideStatus::DriverAssigned => "assigned to its driver",
+            RideStatus::DriverArrived => "waiting at the pickup",
+            RideStatus::InProgress => "in progress",
+            RideStatus::Completed => "completed",
+            RideStatus::Cancelled => "cancelled",
+            RideStatus::NoDriverFound => "ended without a driver",
+        }
+    }
+
     /// While the rider may see where their driver is: from assignment to the end of the trip.
     pub fn shares_driver_position(self) -> bool {
         matches!(
@@ -219,10 +232,13 @@ pub fn actors(action: RideAction) -> Vec<Actor> {
         .collect()
 }
 
-/// The 409 a person reads when an action comes too late or too early.
+/// The 409 a person reads when an action comes too late or too early. A driver whose offer is
+/// gone learns only that: what became of the ride is no longer theirs to know.
 pub fn refused(from: RideStatus, action: RideAction) -> AppError {
     let why = match (action, from) {
-        (RideAction::Accept, _) => "this offer is no longer available",
+        (RideAction::Accept, _) => {
+            return AppError::conflict(None, "this offer is no longer available")
+        }
         (RideAction::Cancel, RideStatus::InProgress) => {
             "the trip has started; it can no longer be cancelled"
         }
@@ -237,10 +253,7 @@ pub fn refused(from: RideStatus, action: RideAction) -> AppError {
             "this ride is no longer looking for a driver"
         }
     };
-    AppError::conflict(
-        None,
-        format!("{why} (the ride is {})", from.describe().to_lowercase()),
-    )
+    AppError::conflict(None, format!("{why} (the ride is {})", from.label()))
 }
 
 /// A pickup PIN: four digits, which the rider tells the driver.
