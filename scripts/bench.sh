@@ -113,14 +113,15 @@ flush_redis() {
 }
 
 # Positions per driver: the phases go up to 12.5 a second, so the limit is raised to 15 (by
-# configuration, as an operator would; the checks themselves stay on).
+# configuration, as an operator would; the checks themselves stay on). Every rider and driver
+# signs up from 127.0.0.1, so the sign-up limit per address is raised too.
 declare -A port pid
 start_instance() {
   local name=$1
   port[$name]=$(free_port)
   LEPTOS_SITE_ADDR="127.0.0.1:${port[$name]}" LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=hail \
     REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn HAIL_KEY_PREFIX=bench \
-    HAIL_POSITIONS_PER_SEC=15 HAIL_WORKER_THREADS=${HAIL_WORKER_THREADS:-1} \
+    HAIL_POSITIONS_PER_SEC=15 HAIL_SIGNUPS_PER_IP=1000000 HAIL_WORKER_THREADS=${HAIL_WORKER_THREADS:-1} \
     env "${redis_env[@]}" "$bin" >"$work/$name.log" 2>&1 &
   pid[$name]=$!
   pids+=("${pid[$name]}")

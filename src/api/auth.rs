@@ -15,15 +15,19 @@ pub async fn signup(
     role: String,
 ) -> Result<Identity, AppError> {
     use crate::domain::{Email, Name, Password, Role};
-    use crate::server::{auth, session, AppState};
+    use crate::server::auth::{self, SignUp};
+    use crate::server::{client_ip::ClientIp, session, AppState};
 
-    let name = Name::parse(&name)?;
-    let email = Email::parse(&email)?;
-    let password = Password::parse_new(&password)?;
-    let role = role.parse::<Role>()?;
+    let sign_up = SignUp {
+        name: Name::parse(&name)?,
+        email: Email::parse(&email)?,
+        password: Password::parse_new(&password)?,
+        role: role.parse::<Role>()?,
+    };
     let state = AppState::current()?;
     let session = session::current().await?;
-    let identity = auth::sign_up(&state, &session, name, email, password, role).await?;
+    let ip = ClientIp::of_request().await?;
+    let identity = auth::sign_up(&state, &session, ip, sign_up).await?;
     leptos_axum::redirect(identity.role.home_path());
     Ok(identity)
 }
@@ -39,13 +43,7 @@ pub async fn login(email: String, password: String) -> Result<Identity, AppError
     let password = Password::parse_existing(&password)?;
     let state = AppState::current()?;
     let session = session::current().await?;
-    let ip = leptos_axum::extract::<axum::Extension<ClientIp>>()
-        .await
-        .map(|axum::Extension(ClientIp(ip))| ip)
-        .map_err(|_| {
-            tracing::error!("the client address was not resolved before login");
-            AppError::internal()
-        })?;
+    let ip = ClientIp::of_request().await?;
     let identity = auth::log_in(&state, &session, ip, email, password).await?;
     leptos_axum::redirect(identity.role.home_path());
     Ok(identity)

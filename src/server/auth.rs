@@ -7,14 +7,29 @@ use tower_sessions::Session;
 use super::{session, AppState};
 use crate::domain::{AppError, Email, Identity, Name, Password, Role};
 
+/// A sign-up's fields, each parsed at the edge.
+pub struct SignUp {
+    pub name: Name,
+    pub email: Email,
+    pub password: Password,
+    pub role: Role,
+}
+
+/// Creates the account and logs it in; at most `HAIL_SIGNUPS_PER_IP` per address and window,
+/// counted before the password is hashed.
 pub async fn sign_up(
     state: &AppState,
     session: &Session,
-    name: Name,
-    email: Email,
-    password: Password,
-    role: Role,
+    ip: IpAddr,
+    sign_up: SignUp,
 ) -> Result<Identity, AppError> {
+    let SignUp {
+        name,
+        email,
+        password,
+        role,
+    } = sign_up;
+    state.signup_limiter.take(ip).await?;
     let hash = state.passwords.hash(password).await?;
     let identity = state.accounts.create(&name, &email, role, &hash).await?;
     session::log_in(session, &identity).await?;

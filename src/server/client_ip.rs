@@ -12,6 +12,19 @@ use axum::response::Response;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// The address of the request a server function is answering.
+    pub async fn of_request() -> Result<IpAddr, crate::domain::AppError> {
+        leptos_axum::extract::<axum::Extension<ClientIp>>()
+            .await
+            .map(|axum::Extension(ClientIp(ip))| ip)
+            .map_err(|_| {
+                tracing::error!("the client address was not resolved before this server function");
+                crate::domain::AppError::internal()
+            })
+    }
+}
+
 /// Middleware that resolves the client's address once per request.
 pub async fn resolve(trusted: Arc<Vec<IpAddr>>, mut req: Request, next: Next) -> Response {
     let peer = req

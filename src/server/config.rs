@@ -51,6 +51,15 @@ pub struct Config {
     #[arg(long, env = "HAIL_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
 
+    /// Sign-ups allowed from one client address within the window (each with valid input
+    /// counts, successful or not: every one costs a password hash).
+    #[arg(long, env = "HAIL_SIGNUPS_PER_IP", default_value_t = 20)]
+    pub signups_per_ip: u32,
+
+    /// The window of the sign-up limit, in seconds.
+    #[arg(long, env = "HAIL_SIGNUP_WINDOW_SECS", default_value_t = 3600)]
+    pub signup_window_secs: u64,
+
     /// Peers whose X-Forwarded-For is believed (comma-separated IPs, e.g. the load balancer).
     #[arg(long, env = "HAIL_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
     pub trusted_proxies: Vec<IpAddr>,
@@ -217,6 +226,10 @@ impl Config {
 
     pub fn login_window(&self) -> Duration {
         Duration::from_secs(self.login_window_secs)
+    }
+
+    pub fn signup_window(&self) -> Duration {
+        Duration::from_secs(self.signup_window_secs)
     }
 
     pub fn fares(&self) -> crate::domain::fare::FareSchedule {

@@ -49,6 +49,11 @@ impl Keys {
     pub fn login_failures_ip(&self, ip: &std::net::IpAddr) -> String {
         format!("{}:ratelimit:login:ip:{ip}", self.prefix)
     }
+
+    /// Sign-ups from one client address within the window.
+    pub fn signups_ip(&self, ip: &std::net::IpAddr) -> String {
+        format!("{}:ratelimit:signup:ip:{ip}", self.prefix)
+    }
 }
 
 /// The dispatch keys and live channels of the instance's region. Every name starts with

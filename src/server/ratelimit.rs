@@ -1,5 +1,5 @@
-//! Failed logins, limited per email and per client address: a Redis counter per key that
-//! expires with its window, shared by every instance.
+//! Failed logins, limited per email and per client address, and sign-ups, limited per client
+//! address: a Redis counter per key that expires with its window, shared by every instance.
 
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -20,6 +20,11 @@ static RECORD_FAILURE: LazyLock<Script> =
 /// reached, else -1.
 static BLOCKED_FOR: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/failure_blocked.lua")));
+
+/// KEYS[1] counter; ARGV[1] limit; ARGV[2] window in ms. Counts one attempt (-1), or returns the
+/// ms until the window ends when the limit is reached.
+static TAKE_ATTEMPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/attempt_take.lua")));
 
 #[derive(Clone)]
 pub struct LoginLimiter {
@@ -63,17 +68,7 @@ impl LoginLimiter {
                 .or_unavailable()?;
             wait_ms = wait_ms.max(blocked);
         }
-        if wait_ms < 0 {
-            return Ok(());
-        }
-        let retry_after_secs = retry_after_secs(wait_ms);
-        Err(AppError::TooManyRequests {
-            message: format!(
-                "too many failed logins; try again in {}",
-                human_wait(retry_after_secs)
-            ),
-            retry_after_secs,
-        })
+        refuse_for(wait_ms, "too many failed logins")
     }
 
     pub async fn record_failure(&self, email: &Email, ip: IpAddr) -> Result<(), AppError> {
@@ -102,6 +97,52 @@ impl LoginLimiter {
             .or_unavailable()?;
         Ok(())
     }
+}
+
+/// Sign-ups from one client address: each one whose input is valid counts (it costs a password
+/// hash), successful or not.
+#[derive(Clone)]
+pub struct SignupLimiter {
+    redis: Redis,
+    keys: Arc<Keys>,
+    max_per_ip: u32,
+    window: Duration,
+}
+
+impl SignupLimiter {
+    pub fn new(redis: Redis, keys: Keys, max_per_ip: u32, window: Duration) -> Self {
+        Self {
+            redis,
+            keys: Arc::new(keys),
+            max_per_ip,
+            window,
+        }
+    }
+
+    /// Counts a sign-up from `ip`, or refuses it with 429 and the seconds to wait once the
+    /// address has used up its window.
+    pub async fn take(&self, ip: IpAddr) -> Result<(), AppError> {
+        let wait_ms: i64 = TAKE_ATTEMPT
+            .key(self.keys.signups_ip(&ip))
+            .arg(self.max_per_ip)
+            .arg(self.window.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()?;
+        refuse_for(wait_ms, "too many sign-ups from your address")
+    }
+}
+
+/// Ok for a negative wait; else 429 with `what` and when to try again.
+fn refuse_for(wait_ms: i64, what: &str) -> Result<(), AppError> {
+    if wait_ms < 0 {
+        return Ok(());
+    }
+    let retry_after_secs = retry_after_secs(wait_ms);
+    Err(AppError::TooManyRequests {
+        message: format!("{what}; try again in {}", human_wait(retry_after_secs)),
+        retry_after_secs,
+    })
 }
 
 /// Whole seconds, rounded up, never zero: a client told 0 would retry at once.

@@ -26,7 +26,7 @@ use super::accounts::AccountStore;
 use super::bus::{Bus, BusMetrics, Source};
 use super::keys::Keys;
 use super::metrics::{self, Metrics};
-use super::ratelimit::LoginLimiter;
+use super::ratelimit::{LoginLimiter, SignupLimiter};
 use super::redis_errors::{Connection, Redis};
 use super::ws::Live;
 use super::{api_errors, client_ip, csrf, health, session, ws, AppState, Config};
@@ -104,6 +104,12 @@ impl Application {
                 config.login_max_failures_per_email,
                 config.login_max_failures_per_ip,
                 config.login_window(),
+            ),
+            signup_limiter: SignupLimiter::new(
+                redis.clone(),
+                keys.clone(),
+                config.signups_per_ip,
+                config.signup_window(),
             ),
             keys,
             redis,

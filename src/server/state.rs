@@ -14,7 +14,7 @@ use super::keys::Keys;
 use super::metrics::Metrics;
 use super::password::Passwords;
 use super::publisher::Publisher;
-use super::ratelimit::LoginLimiter;
+use super::ratelimit::{LoginLimiter, SignupLimiter};
 use super::ws::Live;
 use super::Config;
 use crate::domain::AppError;
@@ -49,6 +49,7 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
+    pub signup_limiter: SignupLimiter,
     /// Argon2 on a few low-priority threads of its own, so logins queue instead of piling up.
     pub passwords: Passwords,
     pub dispatch: Dispatch,

@@ -328,6 +328,73 @@ async fn failed_logins_are_limited_per_client_address_behind_a_trusted_proxy() {
 }
 
 #[tokio::test]
+async fn sign_ups_are_limited_per_client_address_across_instances() {
+    let cluster = Cluster::start_with(|c| {
+        c.signups_per_ip = 3;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = |address: &str| {
+        let mut browser = Browser::new();
+        browser.forwarded_for = Some(address.to_owned());
+        browser
+    };
+    let taken = unique_email("taken");
+    let first = from("198.51.100.7")
+        .sign_up(&cluster.a, "Ada", &taken, "rider")
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    // A refused sign-up (the email is taken) costs a hash too, and counts.
+    let duplicate = from("198.51.100.7")
+        .sign_up(&cluster.b, "Ada", &taken, "rider")
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT, "{}", duplicate.body);
+    // Input refused at the edge costs nothing, and does not count.
+    let invalid = from("198.51.100.7")
+        .sign_up(&cluster.a, "Ada", "not an email", "rider")
+        .await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST, "{}", invalid.body);
+    let third = from("198.51.100.7")
+        .sign_up(&cluster.b, "Bo", &unique_email("bo"), "driver")
+        .await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+
+    let email = unique_email("cy");
+    let limited = from("198.51.100.7")
+        .sign_up(&cluster.a, "Cy", &email, "rider")
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert_eq!(limited.json()["kind"], "too_many_requests");
+    assert_eq!(
+        limited.message(),
+        "too many sign-ups from your address; try again in 60 minutes"
+    );
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3590..=3600).contains(&wait), "{wait}");
+    // Nothing was created, and another address signs up as before.
+    assert_eq!(
+        Browser::new()
+            .log_in(&cluster.b, &email, "correct horse")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let neighbour = from("198.51.100.8")
+        .sign_up(&cluster.b, "Cy", &email, "rider")
+        .await;
+    assert_eq!(neighbour.status, StatusCode::OK, "{}", neighbour.body);
+}
+
+#[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let cluster = Cluster::start_with(|c| c.login_max_failures_per_ip = 2).await;
     let email = unique_email("ada");

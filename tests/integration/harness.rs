@@ -244,6 +244,8 @@ pub fn config(redis: &TestRedis) -> Config {
     // Off even when the shell exports HAIL_DEMO_DRIVERS: simulated drivers would take the
     // tests' offers. The demo tests turn it on themselves.
     config.demo_drivers = 0;
+    // Every test signs up from 127.0.0.1; the sign-up limit has its own test.
+    config.signups_per_ip = 10_000;
     config
 }
 
