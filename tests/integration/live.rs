@@ -38,7 +38,7 @@ impl Live {
         live
     }
 
-    async fn try_open(
+    pub(crate) async fn try_open(
         app: &TestApp,
         cookie: Option<&str>,
         origin: Option<&str>,

@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod authz;
 mod cluster;
 mod demo;
 mod edges;
