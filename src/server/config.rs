@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, env = "HAIL_SIGNUP_WINDOW_SECS", default_value_t = 3600)]
     pub signup_window_secs: u64,
 
+    /// Live sockets one user may hold open at once, across every instance; the next upgrade is
+    /// refused 429.
+    #[arg(long, env = "HAIL_MAX_SOCKETS_PER_USER", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sockets_per_user: u32,
+
     /// Peers whose X-Forwarded-For is believed (comma-separated IPs, e.g. the load balancer).
     #[arg(long, env = "HAIL_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
     pub trusted_proxies: Vec<IpAddr>,

@@ -50,6 +50,17 @@ impl Keys {
         format!("{}:ratelimit:login:ip:{ip}", self.prefix)
     }
 
+    /// The instances counting live sockets: a zset of their count hashes by when each lapses
+    /// (see `server::sockets`). Tagged `{sockets}` with the hashes, for one script to sum them.
+    pub fn socket_registry(&self) -> String {
+        format!("{}:{{sockets}}:instances", self.prefix)
+    }
+
+    /// One instance's open sockets per user: a hash, user id -> count.
+    pub fn socket_counts(&self, instance: &str) -> String {
+        format!("{}:{{sockets}}:instance:{instance}", self.prefix)
+    }
+
     /// Sign-ups from one client address within the window.
     pub fn signups_ip(&self, ip: &std::net::IpAddr) -> String {
         format!("{}:ratelimit:signup:ip:{ip}", self.prefix)

@@ -167,8 +167,10 @@ fn derived_names(code: &str) -> BTreeSet<String> {
 }
 
 fn is_declared_or_derived(expr: &str, derived: &BTreeSet<String>) -> bool {
+    // Whatever the index (`KEYS[2]`, `KEYS[i]` in a loop), an element of KEYS is a declared key
+    // or nil, never a name the caller did not declare.
     if let Some(index) = expr.strip_prefix("KEYS[").and_then(|r| r.strip_suffix(']')) {
-        return index.chars().all(|c| c.is_ascii_digit());
+        return !index.contains(['[', ']']);
     }
     let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ident(expr) {
@@ -197,10 +199,16 @@ fn key_checks_the_tag(code: &str) -> bool {
 fn scripts() -> Vec<(String, Kind, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server");
     let lib = std::fs::read_to_string(root.join("lua/dispatch_lib.lua")).expect("the library");
-    let loaders: String = ["dispatch.rs", "ratelimit.rs", "accounts.rs", "demo.rs"]
-        .iter()
-        .map(|file| std::fs::read_to_string(root.join(file)).expect("a loader"))
-        .collect();
+    let loaders: String = [
+        "dispatch.rs",
+        "ratelimit.rs",
+        "accounts.rs",
+        "demo.rs",
+        "sockets.rs",
+    ]
+    .iter()
+    .map(|file| std::fs::read_to_string(root.join(file)).expect("a loader"))
+    .collect();
     let mut scripts = Vec::new();
     for entry in std::fs::read_dir(root.join("lua")).expect("src/server/lua") {
         let path = entry.expect("a directory entry").path();
@@ -273,6 +281,7 @@ fn the_check_catches_keys_built_from_arguments() {
         "local function sneaky(id) return 'x:' .. id end\nredis.call('DEL', sneaky(ARGV[6]))",
         "redis.call(PUB, 'hail:user:' .. ARGV[6], 'hi')",
         "redis.call('SET', ride_key(ARGV[6]) .. ':copy', 1)",
+        "redis.call('HGET', KEYS[1] .. ARGV[1], 'f')",
     ] {
         assert!(
             !violations(&format!("{lib}\n{bad}")).is_empty(),
@@ -285,6 +294,7 @@ fn the_check_catches_keys_built_from_arguments() {
         "local rk = ride_key(ARGV[6])\nredis.call('HGET', rk, 'status')",
         "redis.call(PUB, user_channel(ARGV[6]), 'hi')",
         "local t = redis.call('TIME')",
+        "for i = 2, #KEYS do redis.call('HGET', KEYS[i], 'f') end",
     ] {
         let problems = violations(&format!("{lib}\n{good}"));
         assert!(problems.is_empty(), "{good}: {problems:?}");

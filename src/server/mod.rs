@@ -21,6 +21,7 @@ pub mod publisher;
 pub mod ratelimit;
 pub mod redis_errors;
 pub mod session;
+pub mod sockets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

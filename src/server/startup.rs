@@ -28,6 +28,7 @@ use super::keys::Keys;
 use super::metrics::{self, Metrics};
 use super::ratelimit::{LoginLimiter, SignupLimiter};
 use super::redis_errors::{Connection, Redis};
+use super::sockets::SocketCounts;
 use super::ws::Live;
 use super::{api_errors, client_ip, csrf, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
@@ -105,6 +106,12 @@ impl Application {
                 config.login_max_failures_per_ip,
                 config.login_window(),
             ),
+            sockets: SocketCounts::new(
+                redis.clone(),
+                &keys,
+                &hex::encode(rand::random::<[u8; 8]>()),
+                config.max_sockets_per_user,
+            ),
             signup_limiter: SignupLimiter::new(
                 redis.clone(),
                 keys.clone(),
@@ -148,6 +155,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let demo = (self.state.config.demo_drivers > 0)
             .then(|| tokio::spawn(super::demo::run(self.state.clone(), self.stop.subscribe())));
+        let socket_counts = tokio::spawn(self.state.sockets.clone().run(self.stop.subscribe()));
         let dispatcher = tokio::spawn(super::dispatch::run_dispatcher(
             self.state.dispatch.clone(),
             Duration::from_millis(self.state.config.dispatch_poll_ms.max(10)),
@@ -195,6 +203,9 @@ impl Application {
             .is_err()
         {
             tracing::warn!(open = sockets.len(), "live sockets did not close in time");
+        }
+        if let Err(err) = socket_counts.await {
+            tracing::error!(error = %err, "the socket counting task failed");
         }
         if let Err(err) = dispatcher.await {
             tracing::error!(error = %err, "the dispatcher task failed");

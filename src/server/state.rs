@@ -15,6 +15,7 @@ use super::metrics::Metrics;
 use super::password::Passwords;
 use super::publisher::Publisher;
 use super::ratelimit::{LoginLimiter, SignupLimiter};
+use super::sockets::SocketCounts;
 use super::ws::Live;
 use super::Config;
 use crate::domain::AppError;
@@ -50,6 +51,8 @@ pub struct Parts {
     pub accounts: AccountStore,
     pub login_limiter: LoginLimiter,
     pub signup_limiter: SignupLimiter,
+    /// This instance's count of its users' live sockets, in Redis.
+    pub sockets: Arc<SocketCounts>,
     /// Argon2 on a few low-priority threads of its own, so logins queue instead of piling up.
     pub passwords: Passwords,
     pub dispatch: Dispatch,

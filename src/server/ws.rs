@@ -1,7 +1,8 @@
 //! The live endpoint, `GET /ws`: one WebSocket per browser tab, speaking `domain::live`.
 //!
 //! The upgrade is refused (403) unless the page's Origin is allowed and the request carries a
-//! logged-in session. Each socket follows its user's channel (offers, logouts) and the rides it
+//! logged-in session, and (429) when the user holds `HAIL_MAX_SOCKETS_PER_USER` sockets already
+//! (`server::sockets`). Each socket follows its user's channel (offers, logouts) and the rides it
 //! subscribes to, all through the instance's one pub/sub connection (`server::bus`). Every
 //! frame is parsed and checked here; a bad one is answered with an `error`, a stream of them
 //! closes the socket, and neither disturbs any other socket.
@@ -25,6 +26,7 @@ use tracing::Instrument as _;
 
 use super::bus::{BusEvent, Capacity, Subscription};
 use super::dispatch::RateCounted;
+use super::sockets::Refused;
 use super::tracker::{self, Plan, PositionTracker};
 use super::{session, AppState};
 use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
@@ -122,11 +124,27 @@ pub async fn upgrade(
         return refuse("log in first: the live connection needs a session");
     };
     let login = session::login_id(&session).await.ok().flatten();
+    let slot = match state.sockets.take(&identity.id).await {
+        Ok(slot) => slot,
+        Err(Refused::TooMany(open)) => {
+            tracing::info!(user = %identity.id, open, "refused a live socket over the user's limit");
+            let message = format!(
+                "you have {open} live connections open, the most one account may have: close \
+                 another tab or window of Hail, then reload"
+            );
+            return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        }
+        Err(Refused::Unavailable(err)) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, err.message().to_owned()).into_response()
+        }
+    };
     let sockets = state.live.sockets.clone();
+    // A failed upgrade drops the closure, and with it the slot, which gives the count back.
     SOCKET_BUFFERS
         .apply(ws)
         .on_failed_upgrade(|err| tracing::info!(error = %err, "a live upgrade failed"))
         .on_upgrade(move |socket| {
+            slot.hand_over();
             let connection = Connection::new(state, identity, session_id, login);
             sockets.track_future(connection.run(socket))
         })
@@ -219,6 +237,13 @@ struct Connection {
 
 /// The connection cannot go on (the peer is gone or too slow).
 struct Gone;
+
+/// However the socket ends, its user holds one socket fewer.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.state.sockets.release(&self.identity.id);
+    }
+}
 
 impl Connection {
     fn new(state: AppState, identity: Identity, session_id: Id, login: Option<String>) -> Self {

@@ -62,6 +62,12 @@ impl Live {
         }
     }
 
+    /// Closes with 1000 and waits for the server's Close.
+    pub(crate) async fn close_normally(&mut self) {
+        self.ws.close(None).await.expect("the close frame went out");
+        while let Some(Ok(_)) = self.ws.next().await {}
+    }
+
     pub(crate) async fn send(&mut self, message: &ClientMessage) {
         self.send_text(&message.to_json()).await;
     }
@@ -336,6 +342,76 @@ async fn upgrades_without_a_session_or_from_a_foreign_origin_are_refused() {
         );
     }
     assert!(Live::try_open(a, cookie, Some(&own)).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_the_configured_sockets_across_instances() {
+    let mut cluster = Cluster::start_with(|c| c.max_sockets_per_user = 3).await;
+    let rider = Browser::rider(&cluster.a, "Rita").await;
+    let cookie = rider.cookie.as_deref();
+
+    let on_a = Live::open(&cluster.a, &rider).await;
+    let on_b = Live::open(&cluster.b, &rider).await;
+    let mut last = Live::open(&cluster.b, &rider).await;
+    for app in [&cluster.a, &cluster.b] {
+        assert_eq!(
+            refusal(app, cookie).await,
+            Some(StatusCode::TOO_MANY_REQUESTS)
+        );
+    }
+    // Someone else is not affected.
+    let other = Browser::rider(&cluster.b, "Olga").await;
+    let _theirs = Live::open(&cluster.a, &other).await;
+
+    // A socket that closes makes room (its count goes down once the server has seen it go).
+    last.close_normally().await;
+    let reopened = open_when_there_is_room(&cluster.a, cookie).await;
+    drop(on_a);
+    let _again = open_when_there_is_room(&cluster.b, cookie).await;
+    // An instance that stops closes its sockets and takes its counts out of Redis: b held two
+    // of the three.
+    drop((on_b, reopened));
+    cluster.b.stop().await;
+    let counted: Vec<String> = cluster
+        .redis
+        .keys()
+        .await
+        .into_iter()
+        .filter(|key| key.starts_with("t:{sockets}:instance:"))
+        .collect();
+    assert!(counted.len() <= 1, "only a counts sockets now: {counted:?}");
+    let a = &cluster.a;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open_when_there_is_room(a, cookie).await);
+    }
+    assert_eq!(
+        refusal(a, cookie).await,
+        Some(StatusCode::TOO_MANY_REQUESTS),
+        "the three on a are the limit again"
+    );
+}
+
+/// How an upgrade from a page of `app` itself is refused, if it is.
+async fn refusal(app: &TestApp, cookie: Option<&str>) -> Option<StatusCode> {
+    let origin = format!("http://{}", app.addr);
+    Live::try_open(app, cookie, Some(&origin)).await.err()
+}
+
+/// Opens a socket as soon as the user's limit leaves room for one, within `PATIENCE`.
+async fn open_when_there_is_room(app: &TestApp, cookie: Option<&str>) -> Live {
+    let origin = format!("http://{}", app.addr);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match Live::try_open(app, cookie, Some(&origin)).await {
+            Ok(live) => return live,
+            Err(status) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("still refused with {status}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,177 @@
+//! How many live sockets each user holds across every instance, so that one account cannot open
+//! them by the thousand: at most `HAIL_MAX_SOCKETS_PER_USER`, the next upgrade is refused 429.
+//!
+//! Each instance counts its own sockets in one Redis hash (user id -> open sockets) and lists
+//! that hash in a registry (a zset of hashes by when they lapse). An upgrade sums the user's
+//! field over every registered hash and adds one to its own in a single script; a close takes
+//! one off. A field per user with a socket costs Redis about 80 bytes, a small part of what a
+//! socket costs anyway (BENCHMARKS.md). The registry and the hashes share the `{sockets}`
+//! hash tag, so the script runs on one node of a Redis Cluster.
+//!
+//! An instance that dies stops renewing its hash, which lapses with its sockets' counts after
+//! `LIFETIME`. If Redis loses its data (a restart without persistence), sockets opened before
+//! are not counted until they close: the limit is a bound against abuse, not an exact census.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::Script;
+use tokio::sync::watch;
+
+use super::keys::Keys;
+use super::redis_errors::{Redis, RedisResultExt};
+use crate::domain::{AppError, UserId};
+
+/// How long an instance's counts outlive its last heartbeat.
+const LIFETIME: Duration = Duration::from_secs(30);
+/// How often a live instance renews its counts.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Reads of the registry before an upgrade gives up on one that keeps changing.
+const TRIES: usize = 3;
+
+static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/sockets_take.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/sockets_release.lua")));
+static HEARTBEAT_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/sockets_heartbeat.lua")));
+
+/// Why a socket was not counted.
+#[derive(Debug)]
+pub enum Refused {
+    /// The user holds this many sockets already: the most allowed.
+    TooMany(u32),
+    /// Redis could not be asked.
+    Unavailable(AppError),
+}
+
+/// This instance's count of its users' sockets, in Redis.
+pub struct SocketCounts {
+    redis: Redis,
+    registry: String,
+    own: String,
+    max_per_user: u32,
+}
+
+impl SocketCounts {
+    /// The counts of the instance `instance` (a random id, new at every start).
+    pub fn new(redis: Redis, keys: &Keys, instance: &str, max_per_user: u32) -> Arc<Self> {
+        Arc::new(Self {
+            redis,
+            registry: keys.socket_registry(),
+            own: keys.socket_counts(instance),
+            max_per_user: max_per_user.max(1),
+        })
+    }
+
+    /// Counts one more socket for `user`, or refuses it. The caller gives the socket back with
+    /// [`SocketCounts::release`] once it closes, or lets the returned slot go unused.
+    pub async fn take(self: &Arc<Self>, user: &UserId) -> Result<Slot, Refused> {
+        let mut redis = self.redis.clone();
+        for _ in 0..TRIES {
+            let registered: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&self.registry)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut redis)
+                .await
+                .or_unavailable()
+                .map_err(Refused::Unavailable)?;
+            let mut invocation = TAKE.prepare_invoke();
+            invocation.key(&self.registry).key(&self.own);
+            for hash in registered.iter().filter(|hash| **hash != self.own) {
+                invocation.key(hash);
+            }
+            let answer: i64 = invocation
+                .arg(user.as_str())
+                .arg(self.max_per_user)
+                .arg(LIFETIME.as_millis() as u64)
+                .invoke_async(&mut redis)
+                .await
+                .or_unavailable()
+                .map_err(Refused::Unavailable)?;
+            match answer {
+                -1 => {
+                    return Ok(Slot {
+                        counts: Some(self.clone()),
+                        user: user.clone(),
+                    })
+                }
+                -2 => continue,
+                open => return Err(Refused::TooMany(open.max(0) as u32)),
+            }
+        }
+        Err(Refused::Unavailable(AppError::Unavailable {
+            message: "the live service is changing its instances; try again in a moment".into(),
+        }))
+    }
+
+    /// A socket of `user` closed: its count goes down, in the background.
+    pub fn release(self: &Arc<Self>, user: &UserId) {
+        let counts = self.clone();
+        let user = user.as_str().to_owned();
+        tokio::spawn(async move {
+            let released: Result<i64, _> = RELEASE
+                .key(&counts.own)
+                .arg(user)
+                .invoke_async(&mut counts.redis.clone())
+                .await;
+            if let Err(err) = released {
+                tracing::warn!(error = %err, "could not count a closed live socket");
+            }
+        });
+    }
+
+    /// Renews this instance's counts until `stop`; then takes them out of Redis (the
+    /// instance's sockets are closed by then).
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut every = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    let renewed: Result<i64, _> = HEARTBEAT_SCRIPT
+                        .key(&self.registry)
+                        .key(&self.own)
+                        .arg(LIFETIME.as_millis() as u64)
+                        .invoke_async(&mut self.redis.clone())
+                        .await;
+                    if let Err(err) = renewed {
+                        tracing::warn!(error = %err, "could not renew this instance's socket counts");
+                    }
+                }
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(&self.registry).arg(&self.own).ignore();
+        pipe.cmd("DEL").arg(&self.own).ignore();
+        if let Err(err) = pipe.query_async::<()>(&mut self.redis.clone()).await {
+            tracing::warn!(error = %err, "could not take this instance's socket counts out");
+        }
+    }
+}
+
+/// A socket counted for a user and not yet served: dropped unused (the upgrade failed), it
+/// gives the count back.
+pub struct Slot {
+    counts: Option<Arc<SocketCounts>>,
+    user: UserId,
+}
+
+impl Slot {
+    /// The socket is served: whoever serves it releases the count when it closes.
+    pub fn hand_over(mut self) {
+        self.counts = None;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(counts) = self.counts.take() {
+            counts.release(&self.user);
+        }
+    }
+}
