@@ -50,15 +50,19 @@ impl Keys {
         format!("{}:ratelimit:login:ip:{ip}", self.prefix)
     }
 
-    /// The instances counting live sockets: a zset of their count hashes by when each lapses
-    /// (see `server::sockets`). Tagged `{sockets}` with the hashes, for one script to sum them.
+    /// The instances counting live sockets: a zset of instance ids by when their counts lapse
+    /// (see `server::sockets`). Tagged `{sockets}` with the counts, for one script to sum them.
     pub fn socket_registry(&self) -> String {
         format!("{}:{{sockets}}:instances", self.prefix)
     }
 
-    /// One instance's open sockets per user: a hash, user id -> count.
-    pub fn socket_counts(&self, instance: &str) -> String {
-        format!("{}:{{sockets}}:instance:{instance}", self.prefix)
+    /// One instance's open sockets per user, for users of one bucket (the first byte of their
+    /// id): a hash, user id (16 bytes) -> count.
+    pub fn socket_counts(&self, instance: &str, bucket: u8) -> String {
+        format!(
+            "{}:{{sockets}}:instance:{instance}:{bucket:02x}",
+            self.prefix
+        )
     }
 
     /// Sign-ups from one client address within the window.

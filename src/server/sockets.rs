@@ -1,12 +1,15 @@
 //! How many live sockets each user holds across every instance, so that one account cannot open
 //! them by the thousand: at most `HAIL_MAX_SOCKETS_PER_USER`, the next upgrade is refused 429.
 //!
-//! Each instance counts its own sockets in one Redis hash (user id -> open sockets) and lists
-//! that hash in a registry (a zset of hashes by when they lapse). An upgrade sums the user's
-//! field over every registered hash and adds one to its own in a single script; a close takes
-//! one off. A field per user with a socket costs Redis about 80 bytes, a small part of what a
-//! socket costs anyway (BENCHMARKS.md). The registry and the hashes share the `{sockets}`
-//! hash tag, so the script runs on one node of a Redis Cluster.
+//! Each instance counts its own sockets in Redis, in 256 small hashes (user id, as 16 bytes ->
+//! open sockets; a user's bucket is the first byte of their id), and lists itself in a registry
+//! (a zset of instances by when their counts lapse). An upgrade sums the user's field in that
+//! bucket over every registered instance and adds one to its own, in a single script; a close
+//! takes one off. Small hashes are stored packed (up to 128 fields, Redis's
+//! `hash-max-listpack-entries`, so up to about 30,000 users per instance): a user with a socket
+//! costs Redis about 35 bytes, where one big hash of hex ids took 130 (BENCHMARKS.md). The
+//! registry and the hashes share the `{sockets}` hash tag, so the script runs on one node of a
+//! Redis Cluster.
 //!
 //! An instance that dies stops renewing its hash, which lapses with its sockets' counts after
 //! `LIFETIME`. If Redis loses its data (a restart without persistence), sockets opened before
@@ -28,6 +31,8 @@ const LIFETIME: Duration = Duration::from_secs(30);
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Reads of the registry before an upgrade gives up on one that keeps changing.
 const TRIES: usize = 3;
+/// Each instance's counts are spread over this many hashes.
+const BUCKETS: usize = 256;
 
 static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/sockets_take.lua")));
 static RELEASE: LazyLock<Script> =
@@ -47,8 +52,11 @@ pub enum Refused {
 /// This instance's count of its users' sockets, in Redis.
 pub struct SocketCounts {
     redis: Redis,
+    keys: Keys,
     registry: String,
-    own: String,
+    instance: String,
+    /// This instance's hash of each bucket.
+    own: Vec<String>,
     max_per_user: u32,
 }
 
@@ -57,8 +65,12 @@ impl SocketCounts {
     pub fn new(redis: Redis, keys: &Keys, instance: &str, max_per_user: u32) -> Arc<Self> {
         Arc::new(Self {
             redis,
+            keys: keys.clone(),
             registry: keys.socket_registry(),
-            own: keys.socket_counts(instance),
+            instance: instance.to_owned(),
+            own: (0..BUCKETS)
+                .map(|bucket| keys.socket_counts(instance, bucket as u8))
+                .collect(),
             max_per_user: max_per_user.max(1),
         })
     }
@@ -66,6 +78,7 @@ impl SocketCounts {
     /// Counts one more socket for `user`, or refuses it. The caller gives the socket back with
     /// [`SocketCounts::release`] once it closes, or lets the returned slot go unused.
     pub async fn take(self: &Arc<Self>, user: &UserId) -> Result<Slot, Refused> {
+        let (field, bucket) = field_of(user);
         let mut redis = self.redis.clone();
         for _ in 0..TRIES {
             let registered: Vec<String> = redis::cmd("ZRANGE")
@@ -76,15 +89,26 @@ impl SocketCounts {
                 .await
                 .or_unavailable()
                 .map_err(Refused::Unavailable)?;
+            let others: Vec<&String> = registered
+                .iter()
+                .filter(|instance| **instance != self.instance)
+                .collect();
             let mut invocation = TAKE.prepare_invoke();
-            invocation.key(&self.registry).key(&self.own);
-            for hash in registered.iter().filter(|hash| **hash != self.own) {
-                invocation.key(hash);
+            invocation
+                .key(&self.registry)
+                .key(&self.own[usize::from(bucket)]);
+            for instance in &others {
+                invocation.key(self.keys.socket_counts(instance, bucket));
             }
-            let answer: i64 = invocation
-                .arg(user.as_str())
+            invocation
+                .arg(&field[..])
                 .arg(self.max_per_user)
                 .arg(LIFETIME.as_millis() as u64)
+                .arg(&self.instance);
+            for instance in &others {
+                invocation.arg(instance.as_str());
+            }
+            let answer: i64 = invocation
                 .invoke_async(&mut redis)
                 .await
                 .or_unavailable()
@@ -108,11 +132,11 @@ impl SocketCounts {
     /// A socket of `user` closed: its count goes down, in the background.
     pub fn release(self: &Arc<Self>, user: &UserId) {
         let counts = self.clone();
-        let user = user.as_str().to_owned();
+        let (field, bucket) = field_of(user);
         tokio::spawn(async move {
             let released: Result<i64, _> = RELEASE
-                .key(&counts.own)
-                .arg(user)
+                .key(&counts.own[usize::from(bucket)])
+                .arg(&field[..])
                 .invoke_async(&mut counts.redis.clone())
                 .await;
             if let Err(err) = released {
@@ -128,10 +152,14 @@ impl SocketCounts {
         loop {
             tokio::select! {
                 _ = every.tick() => {
-                    let renewed: Result<i64, _> = HEARTBEAT_SCRIPT
-                        .key(&self.registry)
-                        .key(&self.own)
+                    let mut invocation = HEARTBEAT_SCRIPT.prepare_invoke();
+                    invocation.key(&self.registry);
+                    for hash in &self.own {
+                        invocation.key(hash);
+                    }
+                    let renewed: Result<i64, _> = invocation
                         .arg(LIFETIME.as_millis() as u64)
+                        .arg(&self.instance)
                         .invoke_async(&mut self.redis.clone())
                         .await;
                     if let Err(err) = renewed {
@@ -146,12 +174,23 @@ impl SocketCounts {
             }
         }
         let mut pipe = redis::pipe();
-        pipe.cmd("ZREM").arg(&self.registry).arg(&self.own).ignore();
+        pipe.cmd("ZREM")
+            .arg(&self.registry)
+            .arg(&self.instance)
+            .ignore();
         pipe.cmd("DEL").arg(&self.own).ignore();
         if let Err(err) = pipe.query_async::<()>(&mut self.redis.clone()).await {
             tracing::warn!(error = %err, "could not take this instance's socket counts out");
         }
     }
+}
+
+/// A user's field in the count hashes (their id as 16 bytes, or as it is if it is not hex), and
+/// their bucket (the field's first byte: ids are random).
+fn field_of(user: &UserId) -> (Vec<u8>, u8) {
+    let field = hex::decode(user.as_str()).unwrap_or_else(|_| user.as_str().as_bytes().to_vec());
+    let bucket = field.first().copied().unwrap_or(0);
+    (field, bucket)
 }
 
 /// A socket counted for a user and not yet served: dropped unused (the upgrade failed), it
