@@ -4,11 +4,14 @@
 
 import { expect, test } from "@playwright/test";
 
-import { A, B, clickMapAt, freshAccount, open, signUp } from "./support";
+import { A, B, clickMapAt, cspViolations, freshAccount, open, signUp } from "./support";
 
 test("a whole ride from request to rating, rider on A and driver on B", async ({ browser }) => {
   const riderContext = await browser.newContext();
   const driverContext = await browser.newContext();
+  // Every screen of the ride runs under the pages' Content-Security-Policy: none may complain.
+  const riderViolations = await cspViolations(riderContext);
+  const driverViolations = await cspViolations(driverContext);
   try {
     const rider = await riderContext.newPage();
     const driver = await driverContext.newPage();
@@ -71,6 +74,9 @@ test("a whole ride from request to rating, rider on A and driver on B", async ({
     // Reloading on the other instance shows the same.
     await open(rider, B, "/rider");
     await expect(rider.getByTestId("past-rides")).toContainText("Central Station → Market Hall");
+    await open(driver, A, "/driver");
+    await expect(driver.getByTestId("earnings")).toContainText(fare);
+    expect([...riderViolations, ...driverViolations]).toEqual([]);
   } finally {
     await riderContext.close();
     await driverContext.close();

@@ -1,6 +1,6 @@
 // What the specs share: the two instances, fresh accounts, and the steps every test repeats.
 
-import { expect, type Locator, type Page } from "@playwright/test";
+import { expect, type BrowserContext, type Locator, type Page } from "@playwright/test";
 
 export type Role = "rider" | "driver";
 
@@ -91,4 +91,24 @@ export async function driverOnline(driver: Page, base: string, name: string): Pr
   await clickMapAt(driver, "Your position", 0.3, 0.38);
   await driver.getByRole("button", { name: "Go online" }).click();
   await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
+}
+
+/**
+ * Content-Security-Policy violations reported in `context`'s pages, as they come: each page
+ * reports its own (the `securitypolicyviolation` event) and Chromium logs them too.
+ */
+export async function cspViolations(context: BrowserContext): Promise<string[]> {
+  const seen: string[] = [];
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  context.on("console", (message) => {
+    const text = message.text();
+    if (text.startsWith("CSP violation:") || text.includes("Content Security Policy")) {
+      seen.push(`${message.page()?.url() ?? "?"}: ${text}`);
+    }
+  });
+  return seen;
 }

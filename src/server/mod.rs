@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bus;
 pub mod client_ip;
 pub mod config;
+pub mod csp;
 pub mod csrf;
 pub mod demo;
 pub mod dispatch;

@@ -30,7 +30,7 @@ use super::ratelimit::{LoginLimiter, SignupLimiter};
 use super::redis_errors::{Connection, Redis};
 use super::sockets::SocketCounts;
 use super::ws::Live;
-use super::{api_errors, client_ip, csrf, health, session, ws, AppState, Config};
+use super::{api_errors, client_ip, csp, csrf, health, session, ws, AppState, Config};
 use crate::app::{shell, App};
 
 /// Bounds on one Redis round trip: a Redis that does not answer is a 503, not a hung request.
@@ -238,6 +238,10 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
     let allowed_origins = Arc::new(config.allowed_origins.clone());
     let routes = generate_route_list(App);
     let context_state = state.clone();
+    let page_sources = csp::PageSources::new(
+        config.map_tile_url.as_deref(),
+        std::env::var_os("LEPTOS_WATCH").map(|_| state.leptos_options.reload_port),
+    );
     let leptos_options = state.leptos_options.clone();
 
     Ok(Router::new()
@@ -248,13 +252,31 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(context_state.clone()),
+            {
+                let page_sources = page_sources.clone();
+                move || {
+                    provide_context(context_state.clone());
+                    page_sources.announce();
+                }
+            },
             {
                 let leptos_options = leptos_options.clone();
                 move || shell(leptos_options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            {
+                let fallback_state = state.clone();
+                move || {
+                    provide_context(fallback_state.clone());
+                    page_sources.announce();
+                }
+            },
+            shell,
+        ))
         .layer(axum::middleware::from_fn(api_errors::map_server_fn_errors))
         .layer(session_layer)
         .layer(axum::middleware::from_fn(session::answer_failed_writes))
@@ -266,6 +288,8 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
         .layer(axum::middleware::from_fn(move |req, next| {
             csrf::refuse_cross_site(allowed_origins.clone(), req, next)
         }))
+        // Pages set their own policy, with their render's nonce (server::csp).
+        .layer(security_header("content-security-policy", csp::NOT_A_PAGE))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
         // Same-origin requests keep their full Referer: no-JS forms are sent back by it.

@@ -168,6 +168,70 @@ async fn pages_carry_security_headers() {
 }
 
 #[tokio::test]
+async fn every_page_runs_only_the_scripts_it_names_by_a_fresh_nonce() {
+    let cluster = Cluster::start_with(|c| {
+        c.map_tile_url = Some("https://tiles.test/{z}/{x}/{y}.png".into());
+    })
+    .await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let mut nonces = Vec::new();
+    for (path, app) in [
+        ("/", &cluster.a),
+        ("/login", &cluster.b),
+        ("/rider", &cluster.a),
+        ("/rider", &cluster.b),
+        ("/no-such-page", &cluster.a),
+    ] {
+        let page = rider.get(app, path).await;
+        let policy = page.headers["content-security-policy"].to_str().unwrap();
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {policy}"));
+        assert!(nonce.len() >= 16, "{path}: {nonce}");
+        for directive in [
+            "default-src 'none'",
+            "'strict-dynamic' 'wasm-unsafe-eval'",
+            "img-src 'self' https://tiles.test;",
+            "connect-src 'self';",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path}: {directive} in {policy}"
+            );
+        }
+        let tags: Vec<&str> = page
+            .body
+            .split("<script")
+            .skip(1)
+            .map(|rest| rest.split('>').next().unwrap_or_default())
+            .collect();
+        assert!(!tags.is_empty(), "{path}: the page hydrates");
+        for tag in tags {
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: a script without the nonce: <script{tag}>"
+            );
+        }
+        nonces.push(nonce.to_owned());
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 5, "a new nonce for every page");
+
+    // Whatever is not a page allows nothing at all.
+    let json = rider.get(&cluster.b, "/api/me").await;
+    assert_eq!(
+        json.headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    );
+}
+
+#[tokio::test]
 async fn the_map_draws_raster_tiles_only_when_a_tile_url_is_configured() {
     let cluster = Cluster::start_with(|c| {
         c.map_tile_url = Some("https://tiles.test/{z}/{x}/{y}.png".into());
