@@ -13,6 +13,7 @@ mod edges;
 mod live;
 mod loadgen;
 mod location;
+mod machine;
 mod pages;
 mod publisher;
 mod resilience;
