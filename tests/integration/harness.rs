@@ -28,14 +28,27 @@ pub struct TestRedis {
     child: Option<Child>,
     /// A node of a Redis Cluster (see `TestRedisCluster`).
     clustered: bool,
+    /// Writes an append-only file, synced every second (`start_durable`).
+    durable: bool,
 }
 
 impl TestRedis {
     pub async fn start() -> Self {
+        Self::start_as(false).await
+    }
+
+    /// A server that logs every write to an append-only file and syncs it every second, as the
+    /// README recommends for production: a restart after a crash loses at most that second.
+    pub async fn start_durable() -> Self {
+        Self::start_as(true).await
+    }
+
+    async fn start_as(durable: bool) -> Self {
         let mut redis = Self {
             port: free_port(),
             child: None,
             clustered: false,
+            durable,
         };
         redis.spawn().await;
         redis
@@ -49,8 +62,13 @@ impl TestRedis {
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
             .args(["--dir", &self.data_dir()]);
+        if self.durable {
+            command.args(["--appendonly", "yes", "--appendfsync", "everysec"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
         if self.clustered {
             // Its cluster state lives in its directory, so a restarted node rejoins.
             command
@@ -161,6 +179,21 @@ impl Drop for TestRedis {
     }
 }
 
+/// What a test talks to: an instance in this process or in its own.
+pub trait Instance {
+    fn addr(&self) -> SocketAddr;
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr(), path)
+    }
+}
+
+impl Instance for TestApp {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// One Hail instance serving on its own port.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -237,6 +270,105 @@ impl Drop for TestApp {
     }
 }
 
+/// A Hail instance in a process of its own (the `hail` binary this build made), for what only a
+/// process can show: being killed with SIGKILL, and its log.
+pub struct TestProcess {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    log: std::path::PathBuf,
+}
+
+impl Instance for TestProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl TestProcess {
+    /// Starts the binary on a free port against `redis_url`, with the tests' settings (the
+    /// prefix `t`, demo mode off, a high sign-up limit) and `env` on top; waits for /readyz.
+    pub async fn spawn(redis_url: &str, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log = std::env::temp_dir().join(format!("hail-test-instance-{port}.log"));
+        let out = std::fs::File::create(&log).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_hail"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LEPTOS_OUTPUT_NAME", "hail")
+            .env("LEPTOS_SITE_ROOT", "target/site")
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
+            .env("REDIS_URL", redis_url)
+            .env("HAIL_KEY_PREFIX", "t")
+            .env("HAIL_DEMO_DRIVERS", "0")
+            .env("HAIL_SIGNUPS_PER_IP", "10000")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("the hail binary starts");
+        let process = Self {
+            addr,
+            child: Some(child),
+            log,
+        };
+        let ready = process.url("/readyz");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(res) = reqwest::get(&ready).await {
+                if res.status() == StatusCode::OK {
+                    return process;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the instance did not become ready; its log:\n{}",
+                process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process with SIGKILL: no drain, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// The process's resident memory now, in bytes (Linux).
+    pub fn resident_bytes(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Everything the instance logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 /// Test configuration: its own key prefix, a tight login limit.
 pub fn config(redis: &TestRedis) -> Config {
     let mut config = Config::for_redis(redis.url());
@@ -267,7 +399,12 @@ impl Cluster {
     }
 
     pub async fn start_on(topology: Topology, tweak: impl Fn(&mut Config)) -> Self {
-        let redis = Store::start(topology).await;
+        Self::on_store(Store::start(topology).await, tweak).await
+    }
+
+    /// Two instances on a Redis the test started itself.
+    pub async fn on_store(redis: Store, tweak: impl Fn(&mut Config)) -> Self {
+        let topology = redis.topology();
         let mut cfg = redis.config();
         tweak(&mut cfg);
         let a = TestApp::spawn(cfg.clone()).await;
@@ -465,6 +602,7 @@ impl TestRedisCluster {
                 port: free_cluster_port(),
                 child: None,
                 clustered: true,
+                durable: false,
             };
             let _ = std::fs::remove_dir_all(node.data_dir());
             node.spawn().await;
@@ -857,15 +995,21 @@ impl Browser {
         answer
     }
 
-    pub async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub async fn post(&mut self, app: &impl Instance, path: &str, form: &[(&str, &str)]) -> Answer {
         self.send(Method::POST, app.url(path), form, &[]).await
     }
 
-    pub async fn get(&mut self, app: &TestApp, path: &str) -> Answer {
+    pub async fn get(&mut self, app: &impl Instance, path: &str) -> Answer {
         self.send(Method::GET, app.url(path), &[], &[]).await
     }
 
-    pub async fn sign_up(&mut self, app: &TestApp, name: &str, email: &str, role: &str) -> Answer {
+    pub async fn sign_up(
+        &mut self,
+        app: &impl Instance,
+        name: &str,
+        email: &str,
+        role: &str,
+    ) -> Answer {
         self.post(
             app,
             "/api/signup",
@@ -879,7 +1023,7 @@ impl Browser {
         .await
     }
 
-    pub async fn log_in(&mut self, app: &TestApp, email: &str, password: &str) -> Answer {
+    pub async fn log_in(&mut self, app: &impl Instance, email: &str, password: &str) -> Answer {
         self.post(
             app,
             "/api/login",
@@ -888,7 +1032,7 @@ impl Browser {
         .await
     }
 
-    pub async fn me(&mut self, app: &TestApp) -> Answer {
+    pub async fn me(&mut self, app: &impl Instance) -> Answer {
         self.get(app, "/api/me").await
     }
 }
@@ -925,7 +1069,7 @@ pub const DROPOFF: (f64, f64) = (52.5000, 13.4400);
 
 impl Browser {
     /// A rider who is signed up and logged in.
-    pub async fn rider(app: &TestApp, name: &str) -> Self {
+    pub async fn rider(app: &impl Instance, name: &str) -> Self {
         let mut rider = Self::new();
         let answer = rider
             .sign_up(app, name, &unique_email("rider"), "rider")
@@ -935,7 +1079,7 @@ impl Browser {
     }
 
     /// A driver with a car, offline.
-    pub async fn driver_with_car(app: &TestApp, name: &str) -> Self {
+    pub async fn driver_with_car(app: &impl Instance, name: &str) -> Self {
         let mut driver = Self::new();
         let answer = driver
             .sign_up(app, name, &unique_email("driver"), "driver")
@@ -957,13 +1101,13 @@ impl Browser {
     }
 
     /// A driver with a car, online at (lat, lng).
-    pub async fn driver_online(app: &TestApp, name: &str, at: (f64, f64)) -> Self {
+    pub async fn driver_online(app: &impl Instance, name: &str, at: (f64, f64)) -> Self {
         let mut driver = Self::driver_with_car(app, name).await;
         driver.go_online(app, at).await;
         driver
     }
 
-    pub async fn go_online(&mut self, app: &TestApp, at: (f64, f64)) {
+    pub async fn go_online(&mut self, app: &impl Instance, at: (f64, f64)) {
         let (lat, lng) = (at.0.to_string(), at.1.to_string());
         let online = self
             .post(app, "/api/go_online", &[("lat", &lat), ("lng", &lng)])
@@ -971,7 +1115,7 @@ impl Browser {
         assert_eq!(online.status, StatusCode::OK, "{}", online.body);
     }
 
-    pub async fn send_position(&mut self, app: &TestApp, at: (f64, f64)) {
+    pub async fn send_position(&mut self, app: &impl Instance, at: (f64, f64)) {
         let (lat, lng) = (at.0.to_string(), at.1.to_string());
         let sent = self
             .post(app, "/api/position", &[("lat", &lat), ("lng", &lng)])
@@ -979,7 +1123,7 @@ impl Browser {
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     }
 
-    pub async fn request_ride(&mut self, app: &TestApp, client_key: &str) -> Answer {
+    pub async fn request_ride(&mut self, app: &impl Instance, client_key: &str) -> Answer {
         let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
         let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
         self.post(
@@ -1001,7 +1145,7 @@ impl Browser {
     /// Posts `path` with the ride id (and any more fields).
     pub async fn ride_step(
         &mut self,
-        app: &TestApp,
+        app: &impl Instance,
         path: &str,
         id: &str,
         more: &[(&str, &str)],
@@ -1011,11 +1155,11 @@ impl Browser {
         self.post(app, path, &form).await
     }
 
-    pub async fn ride(&mut self, app: &TestApp, id: &str) -> Answer {
+    pub async fn ride(&mut self, app: &impl Instance, id: &str) -> Answer {
         self.get(app, &format!("/api/ride?id={id}")).await
     }
 
-    pub async fn current_ride(&mut self, app: &TestApp) -> Value {
+    pub async fn current_ride(&mut self, app: &impl Instance) -> Value {
         let answer = self.get(app, "/api/current_ride").await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.json()
@@ -1024,7 +1168,7 @@ impl Browser {
     /// Polls until `check` holds for the current ride (or its absence), up to `secs` seconds.
     pub async fn wait_for_current(
         &mut self,
-        app: &TestApp,
+        app: &impl Instance,
         secs: u64,
         check: impl Fn(&Value) -> bool,
     ) -> Value {
@@ -1060,7 +1204,7 @@ impl TestRedis {
 
 impl Browser {
     /// The rider's quote for the standard trip, PICKUP to DROPOFF.
-    pub async fn quote(&mut self, app: &TestApp) -> Answer {
+    pub async fn quote(&mut self, app: &impl Instance) -> Answer {
         let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
         let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
         self.post(

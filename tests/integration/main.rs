@@ -10,6 +10,7 @@ mod authz;
 mod cluster;
 mod demo;
 mod edges;
+mod faults;
 mod live;
 mod loadgen;
 mod location;
