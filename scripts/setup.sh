@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Hail needs on a fresh machine of this kind, skipping whatever is already there:
 # redis-server, Chromium and nginx (Debian), the wasm32 target, cargo-leptos, the wasm-bindgen
-# CLI pinned to the app's wasm-bindgen, and the end-to-end tools from npm (Playwright, wasm-opt).
+# CLI pinned to the app's wasm-bindgen, cargo-fuzz, and the end-to-end tools from npm
+# (Playwright, wasm-opt).
 # Safe to run again; the first run takes 20-25 minutes, mostly compiling cargo-leptos.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
+CARGO_FUZZ_VERSION=0.13.2
 # Must equal the `wasm-bindgen = "=..."` pin in Cargo.toml.
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
 
@@ -38,6 +40,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 5 minutes; once per machine)"
   # Not --locked: one of its pinned dependencies is no longer in the registry.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about a minute; once per machine)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 if [ ! -x end2end/node_modules/.bin/playwright ] || [ ! -x end2end/node_modules/.bin/wasm-opt ] \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy for both features, the WASM dependency check, unit and
 # integration tests (their own redis-servers; the ride and live suites twice, on one node and on
-# a six-node Redis Cluster), then the end-to-end suite in Chromium against
+# a six-node Redis Cluster), the fuzz targets for 30 s each, then the end-to-end suite in Chromium against
 # two instances and a fleet of three behind nginx, and the fleet script's smoke test. Sets up
 # whatever is missing first.
 set -euo pipefail
@@ -31,6 +31,21 @@ step "the ride and live suites again, on a six-node Redis Cluster"
 HAIL_TEST_TOPOLOGY=cluster cargo test --features ssr --test integration -- rides:: live:: 2>&1 \
   | tee -a "$logs/cargo-test.log"
 
+step "fuzzing: each target for 30 s (fuzz/; the seeds it finds stay in fuzz/corpus)"
+# libFuzzer's coverage instrumentation without a sanitizer, which works on the stable toolchain.
+for target in live_message forms domain; do
+  cargo fuzz run --sanitizer none --release "$target" -- -max_total_time=30 2>&1 \
+    | tee "$logs/fuzz-$target.log" | grep -E '^Done|^==|panicked|SUMMARY' || true
+  # libFuzzer ends with "Done N runs" only when it found nothing.
+  if grep -q '^Done [0-9]* runs' "$logs/fuzz-$target.log"; then
+    echo "ok - fuzz $target" | tee -a "$logs/fuzz-$target.log"
+  else
+    echo "not ok - fuzz $target" | tee -a "$logs/fuzz-$target.log"
+    tail -40 "$logs/fuzz-$target.log"
+    exit 1
+  fi
+done
+
 step "end-to-end (Chromium, two instances)"
 # A release build made with --precompress leaves .br/.gz files that the server would send in
 # place of this build's fresh ones.
@@ -50,4 +65,4 @@ awk '
   /^ok - / { p += 1 }
   /^not ok - / { f += 1 }
   END { printf "\nall: %d passed, %d failed\n", p, f }
-' "$logs/cargo-test.log" "$logs/e2e.log" "$logs/fleet-smoke.log"
+' "$logs/cargo-test.log" "$logs"/fuzz-*.log "$logs/e2e.log" "$logs/fleet-smoke.log"

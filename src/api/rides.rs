@@ -53,6 +53,7 @@ pub async fn request_ride(
     dropoff_name: String,
     client_key: String,
 ) -> Result<RideView, AppError> {
+    use crate::domain::ride::{parse_client_key, parse_place_name};
     use crate::domain::{GeoPoint, Role};
     use crate::server::dispatch::RideRequest;
     use crate::server::{session, AppState};
@@ -67,10 +68,10 @@ pub async fn request_ride(
     }
     let request = RideRequest {
         pickup,
-        pickup_name: place_name(&pickup_name, "pickup")?,
+        pickup_name: parse_place_name(&pickup_name, "pickup")?,
         dropoff,
-        dropoff_name: place_name(&dropoff_name, "dropoff")?,
-        client_key: client_key_of(&client_key)?,
+        dropoff_name: parse_place_name(&dropoff_name, "dropoff")?,
+        client_key: parse_client_key(&client_key)?,
     };
     let rider = session::require_role(Role::Rider).await?;
     AppState::current()?.dispatch.request(&rider, request).await
@@ -160,38 +161,5 @@ fn rename(err: AppError, field: &str) -> AppError {
             message: format!("{field}: {message}"),
         },
         other => other,
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn place_name(raw: &str, field: &str) -> Result<String, AppError> {
-    let name = raw.trim();
-    if name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            field,
-            "a place name is at most 80 plain characters",
-        ));
-    }
-    Ok(if name.is_empty() {
-        "Pin on the map".to_owned()
-    } else {
-        name.to_owned()
-    })
-}
-
-#[cfg(feature = "ssr")]
-fn client_key_of(raw: &str) -> Result<String, AppError> {
-    let key = raw.trim();
-    let ok = (8..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(key.to_owned())
-    } else {
-        Err(AppError::invalid(
-            "client_key",
-            "client_key must be 8 to 64 letters, digits, - or _",
-        ))
     }
 }

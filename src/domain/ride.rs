@@ -256,6 +256,41 @@ pub fn refused(from: RideStatus, action: RideAction) -> AppError {
     AppError::conflict(None, format!("{why} (the ride is {})", from.label()))
 }
 
+/// A place's name as the rider gave it (`field` names it in a refusal): at most 80 plain
+/// characters, trimmed; none is "Pin on the map".
+pub fn parse_place_name(raw: &str, field: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "a place name is at most 80 plain characters",
+        ));
+    }
+    Ok(if name.is_empty() {
+        "Pin on the map".to_owned()
+    } else {
+        name.to_owned()
+    })
+}
+
+/// The key a client sends with a ride request, so that a retried request makes one ride: 8 to
+/// 64 letters, digits, - or _.
+pub fn parse_client_key(raw: &str) -> Result<String, AppError> {
+    let key = raw.trim();
+    let ok = (8..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(key.to_owned())
+    } else {
+        Err(AppError::invalid(
+            "client_key",
+            "client_key must be 8 to 64 letters, digits, - or _",
+        ))
+    }
+}
+
 /// A pickup PIN: four digits, which the rider tells the driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -393,6 +428,40 @@ impl RideView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn place_names_are_short_plain_text_and_default_to_the_pin() {
+        assert_eq!(
+            parse_place_name("  Market Hall ", "pickup").unwrap(),
+            "Market Hall"
+        );
+        assert_eq!(parse_place_name("", "pickup").unwrap(), "Pin on the map");
+        assert_eq!(
+            parse_place_name(&"é".repeat(80), "pickup")
+                .unwrap()
+                .chars()
+                .count(),
+            80
+        );
+        let long = parse_place_name(&"a".repeat(81), "dropoff").unwrap_err();
+        assert_eq!(long.field(), Some("dropoff"));
+        assert!(parse_place_name("Market\u{0}Hall", "pickup").is_err());
+    }
+
+    #[test]
+    fn client_keys_are_8_to_64_letters_digits_dashes_or_underscores() {
+        assert_eq!(parse_client_key(" key-1234_ab ").unwrap(), "key-1234_ab");
+        for bad in [
+            "short",
+            &"k".repeat(65),
+            "key with space",
+            "ключ-12345678",
+            "key/../..1",
+        ] {
+            let err = parse_client_key(bad).unwrap_err();
+            assert_eq!(err.field(), Some("client_key"), "{bad}");
+        }
+    }
 
     fn ride_at(status: RideStatus, driver_position: Option<GeoPoint>) -> RideView {
         RideView {
