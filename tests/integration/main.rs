@@ -11,6 +11,7 @@ mod cluster;
 mod demo;
 mod edges;
 mod faults;
+mod http_fuzz;
 mod live;
 mod loadgen;
 mod location;
