@@ -59,6 +59,10 @@ impl Party {
 enum Outcome {
     /// 200 with the answer (HTTP), or the documented reply (WebSocket).
     Allowed,
+    /// 200, and the answer holds the ride (a list, the current ride, the driver's screen).
+    Shown,
+    /// 200, and the answer holds nothing of the ride.
+    Hidden,
     /// Refused with this HTTP status (for the socket: at the upgrade).
     Status(u16),
     /// Refused over the socket with an `error` of this code; the socket stays open.
@@ -69,6 +73,8 @@ impl Outcome {
     fn cell(self, live: bool) -> String {
         match self {
             Self::Allowed => "✓".to_owned(),
+            Self::Shown => "✓ with it".to_owned(),
+            Self::Hidden => "✓ without it".to_owned(),
             Self::Status(status) if live => format!("{status} at the upgrade"),
             Self::Status(status) => status.to_string(),
             Self::Code(code) => format!("`{code}`"),
@@ -81,6 +87,8 @@ impl Outcome {
 enum Action {
     /// `GET path?id=<ride>` (ride rows) or `GET path` (account rows).
     Get(&'static str),
+    /// `GET path`, which names no ride: what it tells of the ride depends on who asks.
+    Read(&'static str),
     /// `POST path` with the ride's id (ride rows) and these fields; `{pin}` stands for the
     /// ride's PIN, `{email}` for an email of the party's own.
     Post(&'static str, &'static [(&'static str, &'static str)]),
@@ -100,7 +108,7 @@ enum LiveMessage {
 impl Action {
     fn label(self) -> String {
         match self {
-            Self::Get(path) => format!("`GET {path}`"),
+            Self::Get(path) | Self::Read(path) => format!("`GET {path}`"),
             Self::Post(path, _) => format!("`POST {path}`"),
             Self::Upgrade => "`GET /ws` (upgrade)".to_owned(),
             Self::Send(LiveMessage::Subscribe) => "`subscribe` (socket)".to_owned(),
@@ -152,7 +160,7 @@ struct RideRow {
     outcomes: [Outcome; 6],
 }
 
-use Outcome::{Allowed as Y, Code, Status};
+use Outcome::{Allowed as Y, Code, Hidden as WITHOUT, Shown as WITH, Status};
 
 const NO: Outcome = Status(404);
 const ROLE: Outcome = Status(403);
@@ -169,6 +177,16 @@ const RIDE_ROWS: &[RideRow] = &[
         action: Action::Get("/api/ride"),
         stage: Stage::Offered,
         outcomes: [ANON, NO, NO, Y, NO, Y],
+    },
+    RideRow {
+        action: Action::Read("/api/current_ride"),
+        stage: Stage::Offered,
+        outcomes: [ANON, WITHOUT, WITHOUT, WITH, WITHOUT, WITH],
+    },
+    RideRow {
+        action: Action::Read("/api/driver"),
+        stage: Stage::Offered,
+        outcomes: [ANON, ROLE, WITHOUT, ROLE, WITHOUT, WITH],
     },
     RideRow {
         action: Action::Send(LiveMessage::Subscribe),
@@ -194,6 +212,16 @@ const RIDE_ROWS: &[RideRow] = &[
         action: Action::Get("/api/ride"),
         stage: Stage::Assigned,
         outcomes: [ANON, NO, NO, Y, Y, NO],
+    },
+    RideRow {
+        action: Action::Read("/api/current_ride"),
+        stage: Stage::Assigned,
+        outcomes: [ANON, WITHOUT, WITHOUT, WITH, WITH, WITHOUT],
+    },
+    RideRow {
+        action: Action::Read("/api/driver"),
+        stage: Stage::Assigned,
+        outcomes: [ANON, ROLE, WITHOUT, ROLE, WITH, WITHOUT],
     },
     RideRow {
         action: Action::Send(LiveMessage::Subscribe),
@@ -234,6 +262,11 @@ const RIDE_ROWS: &[RideRow] = &[
         action: Action::Get("/api/ride"),
         stage: Stage::Completed,
         outcomes: [ANON, NO, NO, Y, Y, NO],
+    },
+    RideRow {
+        action: Action::Read("/api/rides"),
+        stage: Stage::Completed,
+        outcomes: [ANON, WITHOUT, WITHOUT, WITH, WITH, WITHOUT],
     },
     RideRow {
         action: Action::Post("/api/rate_ride", &[("stars", "5")]),
@@ -477,6 +510,9 @@ const FAR_AWAY: (f64, f64) = (PICKUP.0 + 0.45, PICKUP.1);
 struct Ride {
     id: String,
     pin: String,
+    /// Its pickup's name, new for every ride (the other rides of the same people share the
+    /// rest).
+    pickup_name: String,
 }
 
 impl Cast {
@@ -509,7 +545,20 @@ impl Cast {
     /// A new ride, brought to `stage`.
     async fn ride_at(&mut self, stage: Stage) -> Ride {
         let (a, b) = (&self.cluster.a, &self.cluster.b);
-        let requested = self.people.rider.request_ride(a, &client_key()).await;
+        let pickup_name = format!("Gate {}", client_key());
+        let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
+        let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
+        let key = client_key();
+        let form = [
+            ("pickup_lat", plat.as_str()),
+            ("pickup_lng", plng.as_str()),
+            ("pickup_name", pickup_name.as_str()),
+            ("dropoff_lat", dlat.as_str()),
+            ("dropoff_lng", dlng.as_str()),
+            ("dropoff_name", "Riverside Park"),
+            ("client_key", key.as_str()),
+        ];
+        let requested = self.people.rider.post(a, "/api/request_ride", &form).await;
         assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
         let ride = requested.json();
         let id = ride["id"].as_str().unwrap().to_owned();
@@ -573,7 +622,11 @@ impl Cast {
                 .await;
             assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
         }
-        Ride { id, pin }
+        Ride {
+            id,
+            pin,
+            pickup_name,
+        }
     }
 
     /// Ends the ride however far it got, so everyone is free for the next row.
@@ -646,6 +699,7 @@ async fn try_http(
             };
             browser.get(app, &path).await
         }
+        Action::Read(path) => browser.get(app, path).await,
         Action::Post(path, fields) => {
             let mut form: Vec<(&str, &str)> = id.map(|id| ("id", id)).into_iter().collect();
             form.extend(fields.iter().map(|&(name, value)| {
@@ -724,7 +778,9 @@ async fn try_action(
     fill: Fill<'_>,
 ) -> Tried {
     match action {
-        Action::Get(_) | Action::Post(..) => try_http(browser, app, action, id, fill).await,
+        Action::Get(_) | Action::Read(_) | Action::Post(..) => {
+            try_http(browser, app, action, id, fill).await
+        }
         Action::Upgrade => try_live(browser, app, None).await,
         Action::Send(message) => {
             let id = id.map_or_else(|| "f".repeat(RideId::LEN), str::to_owned);
@@ -749,6 +805,9 @@ fn check(what: &str, expected: Outcome, tried: &Tried) {
             "{what}: {message:?}"
         ),
         (Outcome::Allowed, Tried::Silent) => {}
+        (Outcome::Shown | Outcome::Hidden, Tried::Http(status, body)) => {
+            assert_eq!(*status, StatusCode::OK, "{what}: {body}")
+        }
         (Outcome::Status(expected), Tried::Http(status, body)) => {
             assert_eq!(status.as_u16(), expected, "{what}: {body}");
             let json: Value = serde_json::from_str(body)
@@ -768,22 +827,34 @@ fn check(what: &str, expected: Outcome, tried: &Tried) {
     }
 }
 
-/// A refusal holds nothing of the ride.
+/// A refusal holds nothing of the ride, nor of anyone.
 fn holds_nothing_of(what: &str, tried: &Tried, ride: &Ride) {
-    let text = match tried {
-        Tried::Http(_, body) => body.clone(),
-        Tried::Live(message) => format!("{message:?}"),
-        Tried::Upgrade(_) | Tried::Silent => return,
-    };
+    let text = answer_text(tried);
     for secret in [
         ride.id.as_str(),
-        "Central Station",
+        &ride.pickup_name,
         "Riverside Park",
         "Rita",
         "Dan",
         "Oona",
     ] {
         assert!(!text.contains(secret), "{what} tells {secret:?}: {text}");
+    }
+}
+
+/// An answer about other things (the asker's own rides, say) holds nothing of this ride.
+fn holds_nothing_of_this(what: &str, tried: &Tried, ride: &Ride) {
+    let text = answer_text(tried);
+    for secret in [ride.id.as_str(), &ride.pickup_name] {
+        assert!(!text.contains(secret), "{what} tells {secret:?}: {text}");
+    }
+}
+
+fn answer_text(tried: &Tried) -> String {
+    match tried {
+        Tried::Http(_, body) => body.clone(),
+        Tried::Live(message) => format!("{message:?}"),
+        Tried::Upgrade(_) | Tried::Silent => String::new(),
     }
 }
 
@@ -794,11 +865,18 @@ fn no_pin_for_drivers(what: &str, party: Party, tried: &Tried) {
         Tried::Live(ServerMessage::Snapshot { ride }) => serde_json::to_value(ride).unwrap(),
         _ => return,
     };
+    /// A PIN anywhere in the answer: a ride, a list of rides, the driver's screen.
+    fn has_pin(json: &Value) -> bool {
+        match json {
+            Value::Object(fields) => fields
+                .iter()
+                .any(|(name, value)| (name == "pin" && !value.is_null()) || has_pin(value)),
+            Value::Array(items) => items.iter().any(has_pin),
+            _ => false,
+        }
+    }
     if matches!(party, Party::Driver | Party::Offered | Party::OtherDriver) {
-        assert!(
-            json["pin"].is_null(),
-            "{what}: a driver sees the PIN: {json}"
-        );
+        assert!(!has_pin(&json), "{what}: a driver sees the PIN: {json}");
     }
 }
 
@@ -830,8 +908,17 @@ async fn every_party_gets_what_the_ride_table_says_and_nothing_more() {
             let tried = try_action(browser, app, row.action, Some(&ride.id), &fill).await;
             check(&what, expected, &tried);
             no_pin_for_drivers(&what, party, &tried);
-            if expected == Outcome::Allowed {
-                continue;
+            match (expected, &tried) {
+                (Outcome::Allowed, _) => continue,
+                (Outcome::Shown, Tried::Http(_, body)) => {
+                    assert!(body.contains(&ride.id), "{what} does not show it: {body}");
+                    continue;
+                }
+                (Outcome::Hidden, _) => {
+                    holds_nothing_of_this(&what, &tried, &ride);
+                    continue;
+                }
+                _ => {}
             }
             holds_nothing_of(&what, &tried, &ride);
             if let (GONE, Tried::Http(_, body)) = (expected, &tried) {
