@@ -129,11 +129,15 @@ impl SocketCounts {
         }))
     }
 
-    /// A socket of `user` closed: its count goes down, in the background.
+    /// A socket of `user` closed: its count goes down, in the background. (Outside a runtime,
+    /// at the very end of the process, there is nothing left to tell.)
     pub fn release(self: &Arc<Self>, user: &UserId) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let counts = self.clone();
         let (field, bucket) = field_of(user);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let released: Result<i64, _> = RELEASE
                 .key(&counts.own[usize::from(bucket)])
                 .arg(&field[..])
@@ -212,5 +216,32 @@ impl Drop for Slot {
         if let Some(counts) = self.counts.take() {
             counts.release(&self.user);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_is_counted_under_their_id_as_bytes_in_the_bucket_of_its_first_byte() {
+        let user = UserId::from_trusted("a1".repeat(16));
+        let (field, bucket) = field_of(&user);
+        assert_eq!(field, vec![0xa1; 16]);
+        assert_eq!(bucket, 0xa1);
+        let odd = UserId::from_trusted("not-hex".into());
+        assert_eq!(field_of(&odd), (b"not-hex".to_vec(), b'n'));
+    }
+
+    #[test]
+    fn each_bucket_has_a_key_of_its_own_under_the_sockets_tag() {
+        let keys = Keys::new("hail", "demo");
+        let names: std::collections::BTreeSet<String> =
+            (0..=255u8).map(|b| keys.socket_counts("abc", b)).collect();
+        assert_eq!(names.len(), BUCKETS);
+        assert!(names
+            .iter()
+            .all(|n| n.starts_with("hail:{sockets}:instance:abc:")));
+        assert_eq!(keys.socket_registry(), "hail:{sockets}:instances");
     }
 }
