@@ -6,8 +6,9 @@
 //! (a zset of instances by when their counts lapse). An upgrade sums the user's field in that
 //! bucket over every registered instance and adds one to its own, in a single script; a close
 //! takes one off. Small hashes are stored packed (up to 128 fields, Redis's
-//! `hash-max-listpack-entries`, so up to about 30,000 users per instance): a user with a socket
-//! costs Redis about 35 bytes, where one big hash of hex ids took 130 (BENCHMARKS.md). The
+//! `hash-max-listpack-entries`, so up to about 30,000 users per instance): with 5,000 users on an
+//! instance a user with a socket costs Redis about 30 bytes, where one big hash of hex ids took
+//! 130 (BENCHMARKS.md); with fewer users the 256 keys' own cost is shared by fewer. The
 //! registry and the hashes share the `{sockets}` hash tag, so the script runs on one node of a
 //! Redis Cluster.
 //!
