@@ -30,7 +30,7 @@ use crate::domain::{AppError, UserId};
 const LIFETIME: Duration = Duration::from_secs(30);
 /// How often a live instance renews its counts.
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// Reads of the registry before an upgrade gives up on one that keeps changing.
+/// Tries of the counting script before an upgrade gives up on a registry that keeps changing.
 const TRIES: usize = 3;
 /// Each instance's counts are spread over this many hashes.
 const BUCKETS: usize = 256;
@@ -58,6 +58,8 @@ pub struct SocketCounts {
     instance: String,
     /// This instance's hash of each bucket.
     own: Vec<String>,
+    /// The other instances in the registry, as last read.
+    others: std::sync::Mutex<Vec<String>>,
     max_per_user: u32,
 }
 
@@ -72,6 +74,7 @@ impl SocketCounts {
             own: (0..BUCKETS)
                 .map(|bucket| keys.socket_counts(instance, bucket as u8))
                 .collect(),
+            others: std::sync::Mutex::new(Vec::new()),
             max_per_user: max_per_user.max(1),
         })
     }
@@ -82,18 +85,13 @@ impl SocketCounts {
         let (field, bucket) = field_of(user);
         let mut redis = self.redis.clone();
         for _ in 0..TRIES {
-            let registered: Vec<String> = redis::cmd("ZRANGE")
-                .arg(&self.registry)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut redis)
-                .await
-                .or_unavailable()
-                .map_err(Refused::Unavailable)?;
-            let others: Vec<&String> = registered
-                .iter()
-                .filter(|instance| **instance != self.instance)
-                .collect();
+            // The registry as last read: one round trip per upgrade while no instance comes or
+            // goes (an instance gone stays declared until the next read; its counts are empty).
+            let others = self
+                .others
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let mut invocation = TAKE.prepare_invoke();
             invocation
                 .key(&self.registry)
@@ -121,13 +119,30 @@ impl SocketCounts {
                         user: user.clone(),
                     })
                 }
-                -2 => continue,
+                -2 => self.read_registry().await?,
                 open => return Err(Refused::TooMany(open.max(0) as u32)),
             }
         }
         Err(Refused::Unavailable(AppError::Unavailable {
             message: "the live service is changing its instances; try again in a moment".into(),
         }))
+    }
+
+    /// Reads which other instances count sockets now.
+    async fn read_registry(&self) -> Result<(), Refused> {
+        let registered: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.registry)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.redis.clone())
+            .await
+            .or_unavailable()
+            .map_err(Refused::Unavailable)?;
+        *self.others.lock().unwrap_or_else(|e| e.into_inner()) = registered
+            .into_iter()
+            .filter(|instance| *instance != self.instance)
+            .collect();
+        Ok(())
     }
 
     /// A socket of `user` closed: its count goes down, in the background. (Outside a runtime,
