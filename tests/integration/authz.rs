@@ -546,19 +546,11 @@ impl Cast {
     async fn ride_at(&mut self, stage: Stage) -> Ride {
         let (a, b) = (&self.cluster.a, &self.cluster.b);
         let pickup_name = format!("Gate {}", client_key());
-        let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
-        let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
-        let key = client_key();
-        let form = [
-            ("pickup_lat", plat.as_str()),
-            ("pickup_lng", plng.as_str()),
-            ("pickup_name", pickup_name.as_str()),
-            ("dropoff_lat", dlat.as_str()),
-            ("dropoff_lng", dlng.as_str()),
-            ("dropoff_name", "Riverside Park"),
-            ("client_key", key.as_str()),
-        ];
-        let requested = self.people.rider.post(a, "/api/request_ride", &form).await;
+        let requested = self
+            .people
+            .rider
+            .request_ride_from(a, &client_key(), &pickup_name)
+            .await;
         assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
         let ride = requested.json();
         let id = ride["id"].as_str().unwrap().to_owned();

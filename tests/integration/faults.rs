@@ -98,10 +98,9 @@ async fn redis_killed_mid_ride_comes_back_from_its_log_with_every_account_and_ri
     ready_again(&cluster).await;
 
     // Sessions, accounts and rides are as they were; the live socket is told to catch up.
-    let resync = rider_live
+    rider_live
         .wait_for("resync", |m| matches!(m, ServerMessage::Resync { .. }))
         .await;
-    assert!(matches!(resync, ServerMessage::Resync { .. }));
     for (i, (rider, id)) in [
         (&mut rita, &assigned),
         (&mut rob, &in_trip),
@@ -197,7 +196,7 @@ async fn an_instance_killed_with_sigkill_leaves_its_offers_and_its_clients_to_th
     assert_eq!(snapshot["status"], "searching");
     let accepted = far.ride_step(&b, "/api/accept", &id, &[]).await;
     assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
-    let status = rider_live
+    rider_live
         .wait_for("the new status", |m| {
             matches!(
                 m,
@@ -208,7 +207,6 @@ async fn an_instance_killed_with_sigkill_leaves_its_offers_and_its_clients_to_th
             )
         })
         .await;
-    assert!(matches!(status, ServerMessage::Status { .. }));
     // The killed instance's sessions were in Redis: they go on elsewhere.
     assert_eq!(near.me(&b).await.status, StatusCode::OK);
 }

@@ -1124,6 +1124,17 @@ impl Browser {
     }
 
     pub async fn request_ride(&mut self, app: &impl Instance, client_key: &str) -> Answer {
+        self.request_ride_from(app, client_key, "Central Station")
+            .await
+    }
+
+    /// The standard trip, PICKUP to DROPOFF, with the pickup named `pickup_name`.
+    pub async fn request_ride_from(
+        &mut self,
+        app: &impl Instance,
+        client_key: &str,
+        pickup_name: &str,
+    ) -> Answer {
         let (plat, plng) = (PICKUP.0.to_string(), PICKUP.1.to_string());
         let (dlat, dlng) = (DROPOFF.0.to_string(), DROPOFF.1.to_string());
         self.post(
@@ -1132,7 +1143,7 @@ impl Browser {
             &[
                 ("pickup_lat", &plat),
                 ("pickup_lng", &plng),
-                ("pickup_name", "Central Station"),
+                ("pickup_name", pickup_name),
                 ("dropoff_lat", &dlat),
                 ("dropoff_lng", &dlng),
                 ("dropoff_name", "Riverside Park"),
@@ -1185,6 +1196,20 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A proptest runner for `default_cases` cases, or as many as `PROPTEST_CASES` says, that
+/// writes no failure files into the tree.
+pub fn proptest_runner(default_cases: u32) -> proptest::test_runner::TestRunner {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })
 }
 
 /// A fresh client key per call.

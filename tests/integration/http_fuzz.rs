@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config as Proptest, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -279,15 +279,8 @@ fn whatever_a_client_sends_the_instance_answers_below_500_and_carries_on() {
         (redis, instance, cookies)
     });
     let host = instance.addr.to_string();
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(400);
-    let mut runner = TestRunner::new(Proptest {
-        cases,
-        failure_persistence: None,
-        ..Proptest::default()
-    });
+    let mut runner = proptest_runner(400);
+    let cases = runner.config().cases;
     let answered = std::cell::Cell::new(0u32);
     let outcome = runner.run(&requests(), |request| {
         let (bytes, stop_writing) = wire(&request, &host, &cookies);

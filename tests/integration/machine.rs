@@ -5,7 +5,7 @@
 //! (48 by default).
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config as Proptest, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -316,15 +316,8 @@ fn no_sequence_of_actions_by_anyone_leaves_the_ride_machine() {
             drivers: [near, far],
         }
     });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(48);
-    let mut runner = TestRunner::new(Proptest {
-        cases,
-        failure_persistence: None,
-        ..Proptest::default()
-    });
+    let mut runner = proptest_runner(48);
+    let cases = runner.config().cases;
     let world = std::cell::RefCell::new(world);
     let outcome = runner.run(&steps(), |steps| {
         runtime.block_on(run(&mut world.borrow_mut(), &steps))
