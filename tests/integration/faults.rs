@@ -305,7 +305,7 @@ async fn a_client_that_stops_reading_delays_nobody_and_is_cut_off_with_bounded_m
     while started.elapsed() < Duration::from_secs(9) {
         n += 1;
         let at = hail::domain::GeoPoint::parse(
-            &format!("{:.7}", PICKUP.0 + f64::from(n % 1000) * 1e-6),
+            &format!("{:.7}", PICKUP.0 + f64::from(n) * 1e-7),
             &PICKUP.1.to_string(),
         )
         .unwrap();
@@ -315,7 +315,7 @@ async fn a_client_that_stops_reading_delays_nobody_and_is_cut_off_with_bounded_m
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let last_sent = PICKUP.0 + f64::from(n % 1000) * 1e-6;
+    let last_sent = PICKUP.0 + f64::from(n) * 1e-7;
     let (received, last) = reader.await.unwrap();
 
     // The healthy socket kept up: it saw positions all along, and the last one.
