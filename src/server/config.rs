@@ -101,9 +101,17 @@ pub struct Config {
     #[arg(long, env = "HAIL_SEARCH_RADIUS_M", default_value_t = 5_000)]
     pub search_radius_m: u64,
 
-    /// While no driver is free, look again this often (milliseconds).
+    /// While no driver is free, or every nearby driver has passed on the ride in this round
+    /// of the search, look again (in a new round) after this many milliseconds.
     #[arg(long, env = "HAIL_SEARCH_RETRY_MS", default_value_t = 2_000)]
     pub search_retry_ms: u64,
+
+    /// Days a finished ride (completed, cancelled or unmatched) is kept, for its parties'
+    /// histories, earnings and late ratings; then Redis drops it, and the histories that
+    /// listed it are trimmed when their next ride finishes.
+    #[arg(long, env = "HAIL_RIDE_RETENTION_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub ride_retention_days: u32,
 
     /// How often each instance checks the shared deadlines (milliseconds).
     #[arg(long, env = "HAIL_DISPATCH_POLL_MS", default_value_t = 250)]

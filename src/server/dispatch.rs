@@ -125,6 +125,7 @@ pub struct Dispatch {
     offer_ms: u64,
     retry_ms: u64,
     search_ms: u64,
+    retention_ms: u64,
     pin_max_attempts: u32,
     fares: FareSchedule,
     driving: Driving,
@@ -143,6 +144,7 @@ impl Dispatch {
             offer_ms: config.offer_timeout_secs * 1000,
             retry_ms: config.search_retry_ms.max(1),
             search_ms: config.search_timeout_secs * 1000,
+            retention_ms: u64::from(config.ride_retention_days.max(1)) * 24 * 3600 * 1000,
             pin_max_attempts: config.pin_max_attempts.max(1),
             redis,
             fares: config.fares(),
@@ -169,7 +171,8 @@ impl Dispatch {
             .arg(self.radius_m)
             .arg(self.stale_ms)
             .arg(self.offer_ms)
-            .arg(self.retry_ms);
+            .arg(self.retry_ms)
+            .arg(self.retention_ms);
         invocation
     }
 

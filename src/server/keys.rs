@@ -80,14 +80,14 @@ impl Keys {
 /// | name | type | what |
 /// |---|---|---|
 /// | `deadlines` | zset | the next deadline of each searching ride (Redis ms): every script's KEYS[1] |
-/// | `ride:{id}` | hash | the ride: status, seq, parties, places, fare, PIN, offer, deadlines |
-/// | `ride:{id}:declined` | set | drivers who passed on or let lapse this ride's offer |
+/// | `ride:{id}` | hash | the ride: status, seq, parties, places, fare, PIN, offer, deadlines, search round; expires `HAIL_RIDE_RETENTION_DAYS` after it finished |
+/// | `ride:{id}:passes` | hash | driver -> `<round>:<declines>`: who passed on (declined or let lapse) the offer, in which search round, declines so far |
 /// | `driver:{id}` | hash | online, last position and its time, car, the offer and ride held |
 /// | `rider:{id}` | hash | the rider's active ride |
 /// | `drivers:geo` | geo | available drivers (online, free, fresh) |
 /// | `drivers:seen` | zset | when each available driver last sent a position (Redis ms) |
 /// | `idem:{rider}:{key}` | string | a ride request's client key, for retries |
-/// | `rides:rider:{id}`, `rides:driver:{id}` | zset | ride history by creation time |
+/// | `rides:rider:{id}`, `rides:driver:{id}` | zset | ride history by request (rider) or acceptance (driver) time, trimmed of expired rides |
 /// | `rate:position:{id}` | string | positions one driver sent within the rate window |
 /// | channel `ride:{id}` | pub/sub | the ride's status changes and its driver's positions |
 /// | channel `user:{id}` | pub/sub | a driver's offers, a login's end, a driver's changes |

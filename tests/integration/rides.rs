@@ -510,3 +510,208 @@ async fn a_rider_sees_where_free_drivers_are_but_not_who_or_the_busy_ones() {
     let bad = rider.get(&cluster.a, "/api/nearby?lat=north&lng=1").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+/// The offer a driver holds for ride `id`, once they hold one that expires after `after_ms`:
+/// its expiry.
+async fn offered_again(
+    driver: &mut Browser,
+    app: &impl crate::harness::Instance,
+    id: &str,
+    after_ms: u64,
+) -> u64 {
+    let offer = driver
+        .wait_for_current(app, 6, |c| {
+            c["id"].as_str() == Some(id) && c["offer_expires_at_ms"].as_u64() > Some(after_ms)
+        })
+        .await;
+    offer["offer_expires_at_ms"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_lone_driver_who_let_an_offer_lapse_is_offered_the_ride_again_in_the_next_round() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    let first = offered_again(&mut driver, &cluster.b, &id, 0).await;
+    // Unanswered, the offer lapses (2 s); with nobody else near, the next round (200 ms on)
+    // offers it to the same driver, who can take it this time.
+    let second = offered_again(&mut driver, &cluster.a, &id, first).await;
+    assert!(second > first);
+    assert_eq!(
+        rider.ride(&cluster.a, &id).await.json()["status"],
+        "searching"
+    );
+    let accepted = driver.ride_step(&cluster.a, "/api/accept", &id, &[]).await;
+    assert_eq!(
+        accepted.json()["status"],
+        "driver_assigned",
+        "{}",
+        accepted.body
+    );
+}
+
+#[tokio::test]
+async fn a_driver_who_declined_a_ride_twice_is_not_asked_a_third_time() {
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut dan = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let id = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+
+    let mut expiry = 0;
+    for round in 1..=2 {
+        expiry = offered_again(&mut dan, &cluster.b, &id, expiry).await;
+        let declined = dan.ride_step(&cluster.a, "/api/decline", &id, &[]).await;
+        assert_eq!(
+            declined.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            declined.body
+        );
+    }
+    // Rounds come every 200 ms here; over several of them Dan is left alone...
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            dan.current_ride(&cluster.b).await.is_null(),
+            "asked a third time"
+        );
+    }
+    // ...while the search goes on: the next driver to come near is asked.
+    assert_eq!(
+        rider.ride(&cluster.b, &id).await.json()["status"],
+        "searching"
+    );
+    let mut eve = Browser::driver_online(&cluster.a, "Eve", north_of_pickup(900.0)).await;
+    offered_again(&mut eve, &cluster.b, &id, 0).await;
+    let late = dan.ride_step(&cluster.b, "/api/accept", &id, &[]).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+}
+
+#[tokio::test]
+async fn a_finished_ride_expires_after_the_retention_time_and_leaves_the_histories() {
+    let cluster = Cluster::start_with(|c| {
+        fast_dispatch(c);
+        c.ride_retention_days = 30;
+    })
+    .await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let (id, pin) = driver_waits_at_pickup(&cluster, &mut rider, &mut driver).await;
+    let started = driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", &pin)])
+        .await;
+    assert_eq!(started.json()["status"], "in_progress", "{}", started.body);
+    let mut redis = cluster.redis.connection().await;
+    let ride_key = format!("t:{{r:demo}}:ride:{id}");
+    let ttl = {
+        let redis = redis.clone();
+        move |key: String| {
+            let mut redis = redis.clone();
+            async move {
+                redis::cmd("PTTL")
+                    .arg(key)
+                    .query_async::<i64>(&mut redis)
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    assert_eq!(ttl(ride_key.clone()).await, -1, "a ride under way is kept");
+
+    let completed = driver
+        .ride_step(&cluster.a, "/api/complete", &id, &[])
+        .await;
+    assert_eq!(
+        completed.json()["status"],
+        "completed",
+        "{}",
+        completed.body
+    );
+    let day_ms = 24 * 3600 * 1000;
+    let kept = ttl(ride_key.clone()).await;
+    assert!((29 * day_ms..=30 * day_ms).contains(&kept), "{kept}");
+    let histories: Vec<String> = cluster
+        .redis
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":rides:rider:") || k.contains(":rides:driver:"))
+        .collect();
+    assert_eq!(histories.len(), 2, "{histories:?}");
+    for history in &histories {
+        let kept = ttl(history.clone()).await;
+        assert!(
+            (30 * day_ms..=31 * day_ms).contains(&kept),
+            "{history}: {kept}"
+        );
+        // A ride from long ago that already expired is listed here still...
+        redis::cmd("ZADD")
+            .arg(history)
+            .arg(1_000)
+            .arg("0123456789abcdef0123456789abcdef")
+            .query_async::<i64>(&mut redis)
+            .await
+            .unwrap();
+    }
+    // ...and a late rating still lands: the ride is there for the retention time.
+    let rated = rider
+        .ride_step(&cluster.b, "/api/rate_ride", &id, &[("stars", "4")])
+        .await;
+    assert_eq!(rated.json()["rating"], 4, "{}", rated.body);
+
+    // The retention time passes for this ride (Redis drops it): no history lists it.
+    redis::cmd("PEXPIRE")
+        .arg(&ride_key)
+        .arg(1)
+        .query_async::<i64>(&mut redis)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let history = rider.get(&cluster.a, "/api/rides").await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    assert_eq!(history.json(), serde_json::json!([]), "{}", history.body);
+    let history = driver.get(&cluster.b, "/api/rides").await;
+    assert_eq!(history.json(), serde_json::json!([]), "{}", history.body);
+    assert!(rider.ride(&cluster.a, &id).await.status == StatusCode::NOT_FOUND);
+
+    // The next ride to finish trims both histories of what expired long ago.
+    let next = id_of(&rider.request_ride(&cluster.a, &client_key()).await.json());
+    driver
+        .wait_for_current(&cluster.b, 5, |c| c["id"].as_str() == Some(&next))
+        .await;
+    assert_eq!(
+        driver
+            .ride_step(&cluster.b, "/api/accept", &next, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let cancelled = rider
+        .ride_step(&cluster.a, "/api/cancel_ride", &next, &[])
+        .await;
+    assert_eq!(
+        cancelled.json()["status"],
+        "cancelled",
+        "{}",
+        cancelled.body
+    );
+    for history in &histories {
+        let listed: Vec<String> = redis::cmd("ZRANGE")
+            .arg(history)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2, "{history}: {listed:?}");
+        assert!(
+            !listed.contains(&"0123456789abcdef0123456789abcdef".to_owned()),
+            "{history}"
+        );
+    }
+    let history = rider.get(&cluster.b, "/api/rides").await.json();
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+    assert_eq!(history[0]["id"], next.as_str());
+}

@@ -1,6 +1,6 @@
--- The offered driver takes the ride. ARGV[6..]: driver id, ride id, allowed-from states.
+-- The offered driver takes the ride. ARGV[7..]: driver id, ride id, allowed-from states.
 -- Returns {outcome, status}: ok | not_found | refused | not_offered | driver_busy.
-local driver, id, allowed_from = ARGV[6], ARGV[7], ARGV[8]
+local driver, id, allowed_from = ARGV[7], ARGV[8], ARGV[9]
 local rk = ride_key(id)
 if redis.call('EXISTS', rk) == 0 then return { 'not_found', '' } end
 local f = redis.call('HMGET', rk, 'status', 'offered_to', 'driver_id')

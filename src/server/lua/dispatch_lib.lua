@@ -8,8 +8,9 @@
 --
 -- ARGV[1] the publish command (PUBLISH on one node, SPUBLISH on a cluster: a script may only
 -- publish to a channel of its own slot there), ARGV[2] search radius (m), ARGV[3] staleness
--- (ms), ARGV[4] offer time (ms), ARGV[5] retry interval when no driver is free (ms). Script
--- arguments start at ARGV[6].
+-- (ms), ARGV[4] offer time (ms), ARGV[5] the pause before a search tries again, when no driver
+-- is free or every one has passed (ms), ARGV[6] how long a finished ride is kept (ms). Script
+-- arguments start at ARGV[7].
 local DEADLINES = KEYS[1]
 local P = string.match(DEADLINES, '^([^{}]*{r:[^{}]+}:)deadlines$')
 if not P then
@@ -31,6 +32,12 @@ local RADIUS = tonumber(ARGV[2])
 local STALE = tonumber(ARGV[3])
 local OFFER_MS = tonumber(ARGV[4])
 local RETRY_MS = tonumber(ARGV[5])
+local RETENTION_MS = tonumber(ARGV[6])
+-- A driver who declined a ride this many times is not offered it again.
+local MAX_DECLINES = 2
+-- History entries are trimmed this long after their rides expire: a ride's history score is
+-- when it was requested or accepted, its expiry counts from when it finished.
+local HISTORY_SLACK_MS = 24 * 3600 * 1000
 
 -- The one way a script names a key or a channel: under the region's prefix, in its slot.
 local function key(suffix)
@@ -52,7 +59,9 @@ local function now_ms()
 end
 
 local function ride_key(id) return key('ride:' .. id) end
-local function declined_key(id) return key('ride:' .. id .. ':declined') end
+-- Who passed on a ride's offer: driver -> "<round>:<declines>", the search round they last
+-- passed in and how many times they declined (a lapse is a pass, not a decline).
+local function passes_key(id) return key('ride:' .. id .. ':passes') end
 local function driver_key(id) return key('driver:' .. id) end
 local function rider_key(id) return key('rider:' .. id) end
 -- Channels are named like keys (channels and keys do not collide in Redis) and for the same
@@ -141,26 +150,55 @@ local function finish(id, now, status)
   end
   redis.call('HSET', rk, 'offered_to', '', 'offer_expires_ms', '')
   redis.call('ZREM', DEADLINES, id)
-  return changed(id, now, status)
+  local seq = changed(id, now, status)
+  -- A finished ride is kept for the retention time, and the histories that list it are
+  -- trimmed of rides that expired before it, so Redis does not grow with every ride ever made.
+  redis.call('PEXPIRE', rk, RETENTION_MS)
+  redis.call('PEXPIRE', passes_key(id), RETENTION_MS)
+  local expired_before = '(' .. (now - RETENTION_MS - HISTORY_SLACK_MS)
+  local rider_history = key('rides:rider:' .. f[1])
+  redis.call('ZREMRANGEBYSCORE', rider_history, '-inf', expired_before)
+  redis.call('PEXPIRE', rider_history, RETENTION_MS + HISTORY_SLACK_MS)
+  if not blank(f[2]) then
+    local driver_history = key('rides:driver:' .. f[2])
+    redis.call('ZREMRANGEBYSCORE', driver_history, '-inf', expired_before)
+    redis.call('PEXPIRE', driver_history, RETENTION_MS + HISTORY_SLACK_MS)
+  end
+  return seq
 end
 
--- Offers ride `id` to the nearest driver who is available, fresh and has not passed on it;
--- gives up once the search time is over.
+-- A driver's pass on ride `id`: the round they last passed in (0: never) and their declines.
+local function passed(id, driver)
+  local p = redis.call('HGET', passes_key(id), driver)
+  if not p then return 0, 0 end
+  local round, declines = string.match(p, '^(%d+):(%d+)$')
+  return tonumber(round) or 0, tonumber(declines) or 0
+end
+
+-- Offers ride `id` to the nearest driver who is available, fresh and has not passed on it in
+-- this round of the search. When every nearby driver has passed, the next round starts after
+-- the retry pause and may offer it to them again, except to those who declined it
+-- MAX_DECLINES times; the search gives up once its time is over.
 local function offer_next(id, now)
   local rk = ride_key(id)
-  local r = redis.call('HMGET', rk, 'pickup_lng', 'pickup_lat', 'search_expires_ms')
+  local r = redis.call('HMGET', rk, 'pickup_lng', 'pickup_lat', 'search_expires_ms', 'round')
   local search_expires = tonumber(r[3])
   if now >= search_expires then
     finish(id, now, 'no_driver_found')
     return 'no_driver_found'
   end
+  local round = tonumber(r[4]) or 1
+  local passed_this_round = false
   local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', r[1], r[2],
     'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', 50)
   for _, d in ipairs(candidates) do
     local seen = tonumber(redis.call('ZSCORE', SEEN, d) or '0')
+    local last_round, declines = passed(id, d)
     if seen < now - STALE then
       unavailable(d)
-    elseif redis.call('SISMEMBER', declined_key(id), d) == 0 then
+    elseif last_round == round then
+      passed_this_round = true
+    elseif declines < MAX_DECLINES then
       local dk = driver_key(d)
       local busy = redis.call('HMGET', dk, 'offer', 'ride')
       if blank(busy[1]) and blank(busy[2]) then
@@ -175,7 +213,9 @@ local function offer_next(id, now)
       end
     end
   end
-  -- Nobody free now: look again shortly, until the search time runs out.
+  -- Nobody free now, or everyone passed: look again shortly (in a new round if someone
+  -- passed in this one), until the search time runs out.
+  if passed_this_round then redis.call('HSET', rk, 'round', round + 1) end
   redis.call('HSET', rk, 'offered_to', '', 'offer_expires_ms', '')
   redis.call('ZADD', DEADLINES, math.min(now + RETRY_MS, search_expires), id)
   return 'waiting'
@@ -186,7 +226,7 @@ end
 -- else the refusal to return.
 local function offer_refusal(id, driver, status, offered_to, allowed_from)
   local offered = offered_to == driver
-  if not offered and redis.call('SISMEMBER', declined_key(id), driver) == 0 then
+  if not offered and redis.call('HEXISTS', passes_key(id), driver) == 0 then
     return { 'not_found', '' }
   end
   if not allowed(status, allowed_from) then return { 'refused', status } end
@@ -194,10 +234,13 @@ local function offer_refusal(id, driver, status, offered_to, allowed_from)
   return nil
 end
 
--- The ride's offer passes from `driver` to the next one.
-local function pass_on(id, driver, now)
-  redis.call('SADD', declined_key(id), driver)
-  redis.call('PEXPIRE', declined_key(id), 24 * 3600 * 1000)
+-- The ride's offer passes from `driver` (who declined it, or let it lapse) to the next one.
+local function pass_on(id, driver, now, declined)
+  local _, declines = passed(id, driver)
+  if declined then declines = declines + 1 end
+  local round = tonumber(redis.call('HGET', ride_key(id), 'round')) or 1
+  redis.call('HSET', passes_key(id), driver, round .. ':' .. declines)
+  redis.call('PEXPIRE', passes_key(id), 24 * 3600 * 1000)
   withdraw_offer(driver, id)
   return offer_next(id, now)
 end

@@ -1,4 +1,4 @@
--- A driver's presence. ARGV[6..]: driver id, action (online | position | offline), then for
+-- A driver's presence. ARGV[7..]: driver id, action (online | position | offline), then for
 -- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
 -- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window
 -- (0: counted by the caller), the window (ms).
@@ -6,19 +6,19 @@
 -- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
 -- (detail: "metres,seconds" from the last position) | busy (going offline with a ride); now is
 -- Redis's clock (ms), which live sockets use to date the positions they publish themselves.
-local driver, action = ARGV[6], ARGV[7]
+local driver, action = ARGV[7], ARGV[8]
 local dk = driver_key(driver)
 local now = now_ms()
 if action == 'online' then
-  redis.call('HSET', dk, 'online', 1, 'lat', ARGV[8], 'lng', ARGV[9], 'at_ms', now,
-    'name', ARGV[10], 'car_make', ARGV[11], 'car_model', ARGV[12], 'car_plate', ARGV[13])
+  redis.call('HSET', dk, 'online', 1, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now,
+    'name', ARGV[11], 'car_make', ARGV[12], 'car_model', ARGV[13], 'car_plate', ARGV[14])
   make_available(driver, now)
   driver_changed(driver)
   return { 'ok', redis.call('HGET', dk, 'ride') or '', tostring(now) }
 elseif action == 'position' then
-  local lat, lng = tonumber(ARGV[8]), tonumber(ARGV[9])
-  local max_mps, slack_m = tonumber(ARGV[10]), tonumber(ARGV[11])
-  local per_window, window_ms = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local lat, lng = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local max_mps, slack_m = tonumber(ARGV[11]), tonumber(ARGV[12])
+  local per_window, window_ms = tonumber(ARGV[13]), tonumber(ARGV[14])
   local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
   if d[1] ~= '1' then return { 'offline', '', tostring(now) } end
   -- Counted per driver, not per socket or instance: a fixed window in Redis. 0: counted by
@@ -39,7 +39,7 @@ elseif action == 'position' then
       return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs), tostring(now) }
     end
   end
-  redis.call('HSET', dk, 'lat', ARGV[8], 'lng', ARGV[9], 'at_ms', now)
+  redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now)
   local ride = d[5]
   if blank(ride) then
     make_available(driver, now)
@@ -53,7 +53,7 @@ else
   if not blank(d[1]) then return { 'busy', d[1], tostring(now) } end
   redis.call('HSET', dk, 'online', 0)
   unavailable(driver)
-  if not blank(d[2]) then pass_on(d[2], driver, now) end
+  if not blank(d[2]) then pass_on(d[2], driver, now, false) end
   driver_changed(driver)
   return { 'ok', '', tostring(now) }
 end

@@ -1,11 +1,11 @@
 -- Read-only: where the available, fresh drivers near a point are, for the rider's map. No ids
 -- leave the script: the positions come ordered by driver id (random, so it says nothing), which
 -- keeps each car in the same place of the list from one read to the next, so the map glides
--- each one instead of swapping them. ARGV[6..]: lat, lng, at most how many.
+-- each one instead of swapping them. ARGV[7..]: lat, lng, at most how many.
 -- Returns a flat list: lat, lng, lat, lng, ...
 local now = now_ms()
-local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', ARGV[7], ARGV[6],
-  'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', tonumber(ARGV[8]), 'WITHCOORD')
+local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', ARGV[8], ARGV[7],
+  'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', tonumber(ARGV[9]), 'WITHCOORD')
 local found = {}
 for _, c in ipairs(candidates) do
   local d = c[1]

@@ -1,7 +1,7 @@
 -- Read-only: the distance in metres from a point to the nearest available, fresh driver
--- within the radius, or -1. ARGV[6..]: lat, lng.
+-- within the radius, or -1. ARGV[7..]: lat, lng.
 local now = now_ms()
-local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', ARGV[7], ARGV[6],
+local candidates = redis.call('GEOSEARCH', GEO, 'FROMLONLAT', ARGV[8], ARGV[7],
   'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', 20, 'WITHDIST')
 for _, c in ipairs(candidates) do
   local d = c[1]

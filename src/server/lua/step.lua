@@ -1,9 +1,9 @@
--- One party moves its ride on. ARGV[6..]: actor (rider | driver), user id, ride id, action,
+-- One party moves its ride on. ARGV[7..]: actor (rider | driver), user id, ride id, action,
 -- allowed-from states, target state, then per action: start: pin, max attempts;
 -- reconfirm: new pin; rate: stars.
 -- Returns {outcome, status, detail}: ok | not_found | refused | wrong_pin | pin_locked |
 -- already_rated | offline.
-local actor, user, id, action, allowed_from, target = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local actor, user, id, action, allowed_from, target = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local rk = ride_key(id)
 if redis.call('EXISTS', rk) == 0 then return { 'not_found', '', '' } end
 local f = redis.call('HMGET', rk, 'status', 'rider_id', 'driver_id', 'pin', 'pin_attempts', 'pin_locked', 'rating')
@@ -15,9 +15,9 @@ local now = now_ms()
 
 if action == 'start' then
   if f[6] == '1' then return { 'pin_locked', f[1], '' } end
-  if ARGV[12] ~= f[4] then
+  if ARGV[13] ~= f[4] then
     local attempts = redis.call('HINCRBY', rk, 'pin_attempts', 1)
-    local left = tonumber(ARGV[13]) - attempts
+    local left = tonumber(ARGV[14]) - attempts
     if left <= 0 then
       redis.call('HSET', rk, 'pin_locked', 1)
       changed(id, now, nil)
@@ -27,11 +27,11 @@ if action == 'start' then
   end
 elseif action == 'reconfirm' then
   if f[6] ~= '1' then return { 'refused', f[1], '' } end
-  redis.call('HSET', rk, 'pin', ARGV[12], 'pin_attempts', 0, 'pin_locked', 0)
+  redis.call('HSET', rk, 'pin', ARGV[13], 'pin_attempts', 0, 'pin_locked', 0)
 elseif action == 'rate' then
   if not blank(f[7]) then return { 'already_rated', f[1], '' } end
-  redis.call('HSET', rk, 'rating', ARGV[12])
-  redis.call('HINCRBY', driver_key(f[3]), 'rating_sum', ARGV[12])
+  redis.call('HSET', rk, 'rating', ARGV[13])
+  redis.call('HINCRBY', driver_key(f[3]), 'rating_sum', ARGV[13])
   redis.call('HINCRBY', driver_key(f[3]), 'rating_count', 1)
 end
 
