@@ -6,16 +6,32 @@ use leptos::server_fn::codec::GetUrl;
 use crate::domain::ride::{Car, DriverState, RideView};
 use crate::domain::AppError;
 
-/// GET /api/driver: the driver's own screen state.
+/// GET /api/driver: the driver's own screen state. `utc_offset_min` (minutes east of UTC, sent
+/// by the browser) says where "today" starts for the day's earnings; it is kept in the session,
+/// so pages rendered on the server count the same day. Without one ever sent: UTC.
 #[server(prefix = "/api", endpoint = "driver", input = GetUrl)]
-pub async fn get_driver_state() -> Result<DriverState, AppError> {
+pub async fn get_driver_state(utc_offset_min: Option<String>) -> Result<DriverState, AppError> {
+    use crate::domain::time::UtcOffset;
     use crate::domain::Role;
     use crate::server::{session, AppState};
 
-    let driver = session::require_role(Role::Driver).await?;
+    let offset = utc_offset_min
+        .as_deref()
+        .map(UtcOffset::parse)
+        .transpose()?;
+    let session = session::current().await?;
+    let driver = session::require_identity(&session).await?;
+    driver.require_role(Role::Driver)?;
+    let offset = match offset {
+        Some(offset) => {
+            session::remember_utc_offset(&session, offset).await?;
+            offset
+        }
+        None => session::utc_offset(&session).await?.unwrap_or_default(),
+    };
     let state = AppState::current()?;
     let car = state.accounts.car(&driver.id).await?;
-    state.dispatch.driver_state(&driver, car).await
+    state.dispatch.driver_state(&driver, car, offset).await
 }
 
 /// POST /api/car: the car riders will look for.

@@ -9,6 +9,7 @@ pub mod geo;
 pub mod live;
 pub mod ride;
 pub mod tiles;
+pub mod time;
 
 pub use account::{Email, Identity, Name, Password, Role, UserId};
 pub use error::AppError;

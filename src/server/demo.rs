@@ -404,7 +404,7 @@ impl SimDriver {
         let state = ctx
             .state
             .dispatch
-            .driver_state(&self.identity, None)
+            .driver_state(&self.identity, None, Default::default())
             .await?;
         self.online = state.online;
         let at = state.position.unwrap_or_else(|| self.route.position());

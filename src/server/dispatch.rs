@@ -636,6 +636,7 @@ impl Dispatch {
         &self,
         driver: &Identity,
         car: Option<Car>,
+        offset: crate::domain::time::UtcOffset,
     ) -> Result<DriverState, AppError> {
         let (online, lat, lng): (Option<String>, Option<f64>, Option<f64>) = redis::cmd("HMGET")
             .arg(self.keys.driver(&driver.id))
@@ -649,13 +650,13 @@ impl Dispatch {
             Some(view) if view.status == RideStatus::Searching => (None, Some(view)),
             _ => (None, None),
         };
-        // Today is the UTC day, by this instance's clock: only today's rides are read.
+        // Today is the driver's local day, by this instance's clock: only its rides are read.
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let today: Vec<RideView> = self
-            .history_since(driver, start_of_utc_day(now_ms))
+            .history_since(driver, offset.start_of_day(now_ms))
             .await?
             .into_iter()
             .filter(|r| r.status == RideStatus::Completed)
@@ -726,11 +727,6 @@ fn parse_status(raw: &str) -> Result<RideStatus, AppError> {
 
 fn new_pin() -> String {
     format!("{:04}", rand::random_range(0..10_000u32))
-}
-
-fn start_of_utc_day(ms: u64) -> u64 {
-    const DAY_MS: u64 = 24 * 3600 * 1000;
-    ms - ms % DAY_MS
 }
 
 /// A ride hash as Redis holds it.
@@ -843,13 +839,6 @@ mod tests {
             allowed(RideAction::Cancel),
             "searching,driver_assigned,driver_arrived"
         );
-    }
-
-    #[test]
-    fn a_day_starts_at_utc_midnight() {
-        let noon = 1_795_867_200_000; // 2026-11-28T12:00:00Z
-        assert_eq!(start_of_utc_day(noon), 1_795_824_000_000);
-        assert_eq!(start_of_utc_day(1_795_824_000_000), 1_795_824_000_000);
     }
 
     #[test]

@@ -14,11 +14,13 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
 use tower_sessions_redis_store::{fred::prelude::Pool, RedisStore};
 
+use crate::domain::time::UtcOffset;
 use crate::domain::{AppError, Flash, GeoPoint, Identity};
 
 const IDENTITY: &str = "identity";
 const LOCATION: &str = "location";
 const FLASH: &str = "flash";
+const UTC_OFFSET: &str = "utc_offset_min";
 /// When the expiry was last rolled forward (unix seconds).
 const RENEWED_AT: &str = "renewed_at";
 /// A random name for this login, not the session id: a logout publishes it so that every
@@ -250,6 +252,22 @@ pub async fn save_location(session: &Session, at: GeoPoint) -> Result<(), AppErr
 
 pub async fn location(session: &Session) -> Result<Option<GeoPoint>, AppError> {
     session.get(LOCATION).await.map_err(store_error)
+}
+
+/// The user's offset from UTC as their browser last reported it; written only when it changed,
+/// so a screen that sends it with every read does not write its session every time.
+pub async fn remember_utc_offset(session: &Session, offset: UtcOffset) -> Result<(), AppError> {
+    if utc_offset(session).await? != Some(offset) {
+        session
+            .insert(UTC_OFFSET, offset)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+pub async fn utc_offset(session: &Session) -> Result<Option<UtcOffset>, AppError> {
+    session.get(UTC_OFFSET).await.map_err(store_error)
 }
 
 /// Keeps a refused form's error and typed values for the page it redirects back to.

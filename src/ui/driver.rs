@@ -177,7 +177,7 @@ impl Screen {
                     actions.versions(),
                 )
             },
-            |_| get_driver_state(),
+            |_| get_driver_state(browser_utc_offset()),
         );
         let history = Resource::new(
             move || {
@@ -1199,4 +1199,23 @@ fn describe_point(at: GeoPoint) -> String {
 /// Six decimals is about 10 cm: more than enough, and what the server parses.
 fn coordinate(degrees: f64) -> String {
     format!("{degrees:.6}")
+}
+
+/// The browser's offset from UTC (minutes east), sent with each read of the driver's state so
+/// that "today" is the driver's own day. Rendering on the server there is no browser: the
+/// session remembers the offset it last sent.
+fn browser_utc_offset() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let west = js_sys::Date::new_0().get_timezone_offset();
+        Some(
+            crate::domain::time::UtcOffset::from_js_timezone_offset(west)
+                .minutes()
+                .to_string(),
+        )
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        None
+    }
 }

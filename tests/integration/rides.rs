@@ -715,3 +715,85 @@ async fn a_finished_ride_expires_after_the_retention_time_and_leaves_the_histori
     assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
     assert_eq!(history[0]["id"], next.as_str());
 }
+
+#[tokio::test]
+async fn todays_earnings_count_the_drivers_own_day_which_the_session_remembers() {
+    use hail::domain::time::UtcOffset;
+
+    let cluster = Cluster::start_with(fast_dispatch).await;
+    let mut driver = Browser::driver_online(&cluster.b, "Dan", north_of_pickup(300.0)).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let (id, pin) = driver_waits_at_pickup(&cluster, &mut rider, &mut driver).await;
+    driver
+        .ride_step(&cluster.b, "/api/start_trip", &id, &[("pin", &pin)])
+        .await;
+    let done = driver
+        .ride_step(&cluster.a, "/api/complete", &id, &[])
+        .await;
+    let fare = done.json()["fare"].clone();
+
+    // The ride was taken six hours ago: today where the day began 12 or more hours ago, but
+    // yesterday where it began at most two hours ago. Offsets span 26 hours, so both exist.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let hour = 3_600_000;
+    let day_so_far = |o: &UtcOffset| now_ms - o.start_of_day(now_ms);
+    let offsets: Vec<UtcOffset> = (-12..=14)
+        .map(|h| UtcOffset::from_minutes(h * 60).unwrap())
+        .collect();
+    let late = *offsets.iter().find(|o| day_so_far(o) >= 12 * hour).unwrap();
+    let early = *offsets.iter().find(|o| day_so_far(o) <= 2 * hour).unwrap();
+    let history = cluster
+        .redis
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k.contains(":rides:driver:"))
+        .expect("the driver's history");
+    let mut redis = cluster.redis.connection().await;
+    redis::cmd("ZADD")
+        .arg(&history)
+        .arg(now_ms - 6 * hour)
+        .arg(&id)
+        .query_async::<i64>(&mut redis)
+        .await
+        .unwrap();
+
+    let today = driver_state(&mut driver, &cluster.a, Some(late)).await;
+    assert_eq!(today["rides_today"], 1, "{today}");
+    assert_eq!(today["earnings_today"], fare);
+    // Without an offset, the one this session sent last, on any instance.
+    let remembered = driver_state(&mut driver, &cluster.b, None).await;
+    assert_eq!(remembered["rides_today"], 1, "{remembered}");
+    let yesterday = driver_state(&mut driver, &cluster.b, Some(early)).await;
+    assert_eq!(yesterday["rides_today"], 0, "{yesterday}");
+    assert_eq!(yesterday["earnings_today"], 0);
+    let remembered = driver_state(&mut driver, &cluster.a, None).await;
+    assert_eq!(remembered["rides_today"], 0, "{remembered}");
+
+    let bad = driver
+        .get(&cluster.a, "/api/driver?utc_offset_min=900")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.message().starts_with("utc_offset_min must"),
+        "{}",
+        bad.body
+    );
+}
+
+async fn driver_state(
+    driver: &mut Browser,
+    app: &impl crate::harness::Instance,
+    offset: Option<hail::domain::time::UtcOffset>,
+) -> Value {
+    let path = match offset {
+        Some(o) => format!("/api/driver?utc_offset_min={}", o.minutes()),
+        None => "/api/driver".to_owned(),
+    };
+    let answer = driver.get(app, &path).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.json()
+}
