@@ -10,6 +10,7 @@
 #   BENCH_ONLY=rides ./scripts/bench.sh        # one scenario: rides, idle, session, page, wasm
 #   BENCH_ONLY=profile ./scripts/bench.sh      # a CPU profile of both instances at 10,000/s
 #                                              # (linux-perf; a flamegraph with inferno)
+#   BENCH_ONLY=burst BENCH_RUNS=4 ./scripts/bench.sh   # positions during a login burst, 4 times
 #   BENCH_REDIS=cluster BENCH_ONLY=rides ./scripts/bench.sh   # on a six-node Redis Cluster
 #                                              # (3 primaries, a replica each) instead of one node
 set -euo pipefail
@@ -35,7 +36,8 @@ trap cleanup EXIT
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wants() { [ -z "$only" ] && [ "$1" != profile ] || [ "$only" = "$1" ]; }
+# profile and burst run only when asked for.
+wants() { [ -z "$only" ] && [ "$1" != profile ] && [ "$1" != burst ] || [ "$only" = "$1" ]; }
 
 say "building the release server and the load generator"
 cargo build --release --features ssr --bins
@@ -160,6 +162,17 @@ if wants rides; then
   # shellcheck disable=SC2046
   "$loadgen" rides --label rides --rider-url "$(url a)" --driver-url "$(url b)" \
     --rides "$rides" --idle "$idle" "${phases[@]}" "${burst[@]}" $(measured) >>"$results"
+fi
+if wants burst; then
+  # The rides scenario's last phase alone, BENCH_RUNS times (default 1), on a fresh pair each
+  # time: for paired runs of two settings or builds (HAIL_BIN, HAIL_* settings, ...).
+  for run in $(seq "${BENCH_RUNS:-1}"); do
+    say "burst, run $run: 1000 rides x 5/s for 20 s, 100 logins at once 5 s in"
+    fresh_pair
+    # shellcheck disable=SC2046
+    "$loadgen" rides --label burst --rider-url "$(url a)" --driver-url "$(url b)" \
+      --rides 1000 "${burst[@]}" $(measured) >>"$results"
+  done
 fi
 if wants idle; then
   say "idle: $sockets logged-in sockets over A and B"
