@@ -77,7 +77,9 @@ pub async fn map_server_fn_errors(req: Request, next: Next) -> Response {
 /// message}` like every other refusal: 404 for no such endpoint, 405 for the wrong method (with
 /// `Allow`), the body limit's 413, and 415 for a POST whose body is not a form in UTF-8, checked
 /// before a server function tries to read it. A POST with no body and no type (`curl -X POST`)
-/// is an empty form.
+/// is an empty form. A POST's body is read here, whole, before any server function runs: one
+/// that ends early (a dropped connection, a lying chunk) is a 400 and one sent in chunks past
+/// the limit a 413, where a server function reading it would have failed with a 500.
 pub async fn transport_refusals(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if !path.starts_with("/api/") {
@@ -121,16 +123,52 @@ pub async fn transport_refusals(mut req: Request, next: Next) -> Response {
                 )
             }
         }
+        let (parts, body) = req.into_parts();
+        let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(err) if over_the_limit(&err) => return too_large(),
+            Err(err) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "validation",
+                    format!("the request body ended before it was complete ({err}); send it again"),
+                )
+            }
+        };
+        if std::str::from_utf8(&bytes).is_err() {
+            return refusal(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body is not UTF-8; send the fields as a form: Content-Type application/x-www-form-urlencoded, in UTF-8",
+            );
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
     }
     let res = next.run(req).await;
     match res.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => res,
     }
+}
+
+fn too_large() -> Response {
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024),
+    )
+}
+
+/// Whether reading a body failed because it passed the limit (and not because it broke off).
+fn over_the_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// Every endpoint under /api/ is a server function, registered with its method before the

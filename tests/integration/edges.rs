@@ -112,6 +112,66 @@ async fn the_transport_s_own_refusals_are_json_like_every_other() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
 }
 
+/// Writes `head` and `body` as they are, stops writing, and reads the answer's status and JSON.
+async fn over_tcp(app: &TestApp, head: &str, body: &[u8]) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer[9..12].parse().unwrap();
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_body_cut_short_too_long_in_chunks_or_not_utf8_is_refused_never_a_500() {
+    let cluster = Cluster::start().await;
+    let a = &cluster.a;
+    let head = |framing: &str| {
+        format!(
+            "POST /api/signup HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-www-form-urlencoded\r\n{framing}\r\n\r\n",
+            a.addr()
+        )
+    };
+    // The client promised more than it sent, by length or by chunk.
+    for (framing, body) in [
+        ("content-length: 100", &b"name=Rita"[..]),
+        ("transfer-encoding: chunked", &b"7\r\n\r\nzz\r\n"[..]),
+    ] {
+        let (status, json) = over_tcp(a, &head(framing), body).await;
+        assert_eq!(status, 400, "{framing}: {json}");
+        assert_eq!(json["kind"], "validation");
+        assert!(
+            json["message"]
+                .as_str()
+                .unwrap()
+                .contains("ended before it was complete"),
+            "{json}"
+        );
+    }
+    // Past the limit in chunks, where no length said so up front.
+    let chunk = "x".repeat(8 * 1024);
+    let mut chunked = String::new();
+    for _ in 0..10 {
+        chunked.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    chunked.push_str("0\r\n\r\n");
+    let (status, json) = over_tcp(a, &head("transfer-encoding: chunked"), chunked.as_bytes()).await;
+    assert_eq!(status, 413, "{json}");
+    assert_eq!(json["kind"], "too_large");
+    // Not UTF-8.
+    let (status, json) = over_tcp(a, &head("content-length: 6"), b"name=\xff").await;
+    assert_eq!(status, 415, "{json}");
+    assert!(
+        json["message"].as_str().unwrap().contains("not UTF-8"),
+        "{json}"
+    );
+}
+
 #[tokio::test]
 async fn with_redis_full_writes_are_refused_503_and_reads_still_work() {
     let cluster = Cluster::start().await;
