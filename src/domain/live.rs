@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cells::{Cell, MAX_WATCHED};
 use super::ride::{RideId, RideStatus, RideView};
 use super::{GeoPoint, Role, UserId};
 
@@ -39,6 +40,10 @@ pub enum ClientMessage {
     Unsubscribe { ride_id: RideId },
     /// A driver's current position. Answered only when refused.
     Position { at: GeoPoint },
+    /// A rider's map shows these cells: send the free cars in them as they move (`nearby`,
+    /// `nearby_gone`), instead of what the last `watch` named. Empty: stop. Answered by
+    /// `watching`.
+    Watch { cells: Vec<Cell> },
 }
 
 /// The wire form of [`ClientMessage`], before its fields are checked.
@@ -48,9 +53,10 @@ enum RawClientMessage {
     Subscribe { ride_id: String },
     Unsubscribe { ride_id: String },
     Position { lat: f64, lng: f64 },
+    Watch { cells: Vec<String> },
 }
 
-const CLIENT_TYPES: &str = "subscribe, unsubscribe or position";
+const CLIENT_TYPES: &str = "subscribe, unsubscribe, position or watch";
 
 /// Why an incoming message was refused. Each variant is answered with an `error` message whose
 /// `code` is the variant's name, so a client can react to the kind and show the message.
@@ -165,6 +171,7 @@ impl ClientMessage {
             Self::Subscribe { .. } => "subscribe",
             Self::Unsubscribe { .. } => "unsubscribe",
             Self::Position { .. } => "position",
+            Self::Watch { .. } => "watch",
         }
     }
 
@@ -195,7 +202,10 @@ impl ClientMessage {
                 ))
             }
         };
-        if !matches!(kind.as_str(), "subscribe" | "unsubscribe" | "position") {
+        if !matches!(
+            kind.as_str(),
+            "subscribe" | "unsubscribe" | "position" | "watch"
+        ) {
             return Err(LiveError::bad(format!(
                 "unknown message type {kind:?}; expected {CLIENT_TYPES}"
             )));
@@ -212,6 +222,22 @@ impl ClientMessage {
             RawClientMessage::Position { lat, lng } => Self::Position {
                 at: GeoPoint::new(lat, lng)?,
             },
+            RawClientMessage::Watch { cells: raw } => {
+                if raw.len() > MAX_WATCHED {
+                    return Err(LiveError::bad(format!(
+                        "a watch message names {} cells; the map has {MAX_WATCHED}",
+                        raw.len()
+                    )));
+                }
+                let mut cells = Vec::with_capacity(raw.len());
+                for name in &raw {
+                    let cell = Cell::parse(name).map_err(LiveError::bad)?;
+                    if !cells.contains(&cell) {
+                        cells.push(cell);
+                    }
+                }
+                Self::Watch { cells }
+            }
         })
     }
 
@@ -227,6 +253,9 @@ impl ClientMessage {
             Self::Position { at } => RawClientMessage::Position {
                 lat: at.lat(),
                 lng: at.lng(),
+            },
+            Self::Watch { cells } => RawClientMessage::Watch {
+                cells: cells.iter().map(Cell::to_string).collect(),
             },
         };
         serde_json::to_string(&raw).expect("a client message always serializes")
@@ -268,6 +297,19 @@ pub enum ServerMessage {
     OfferWithdrawn { ride_id: RideId },
     /// The answer to `unsubscribe`.
     Unsubscribed { ride_id: RideId },
+    /// The answer to `watch`: the cells followed from now on.
+    Watching { cells: Vec<Cell> },
+    /// A free car in a watched cell, where it is now (at most once a second per car). `car`
+    /// names the car for the day, so a map can move it, but says nothing of who drives it.
+    Nearby {
+        cell: Cell,
+        car: String,
+        lat: f64,
+        lng: f64,
+    },
+    /// The car left `cell`: taken, offline, out of date, or on to another cell (which then
+    /// sends its own `nearby`).
+    NearbyGone { cell: Cell, car: String },
     /// Something may have been missed (the server lost Redis for a while, or this socket fell
     /// behind): reload what you show, and subscribe again to the rides you follow.
     Resync { reason: String },
@@ -300,6 +342,9 @@ struct WireServerMessage {
     reason: Option<String>,
     code: Option<LiveErrorCode>,
     message: Option<String>,
+    cells: Option<Vec<Cell>>,
+    cell: Option<Cell>,
+    car: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ServerMessage {
@@ -338,6 +383,19 @@ impl<'de> Deserialize<'de> for ServerMessage {
             "unsubscribed" => Self::Unsubscribed {
                 ride_id: need(w.ride_id, "ride_id")?,
             },
+            "watching" => Self::Watching {
+                cells: need(w.cells, "cells")?,
+            },
+            "nearby" => Self::Nearby {
+                cell: need(w.cell, "cell")?,
+                car: need(w.car, "car")?,
+                lat: need(w.lat, "lat")?,
+                lng: need(w.lng, "lng")?,
+            },
+            "nearby_gone" => Self::NearbyGone {
+                cell: need(w.cell, "cell")?,
+                car: need(w.car, "car")?,
+            },
             "resync" => Self::Resync {
                 reason: need(w.reason, "reason")?,
             },
@@ -356,6 +414,9 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         "offer",
                         "offer_withdrawn",
                         "unsubscribed",
+                        "watching",
+                        "nearby",
+                        "nearby_gone",
                         "resync",
                         "error",
                     ],
@@ -376,6 +437,9 @@ impl ServerMessage {
             Self::Offer { .. } => "offer",
             Self::OfferWithdrawn { .. } => "offer_withdrawn",
             Self::Unsubscribed { .. } => "unsubscribed",
+            Self::Watching { .. } => "watching",
+            Self::Nearby { .. } => "nearby",
+            Self::NearbyGone { .. } => "nearby_gone",
             Self::Resync { .. } => "resync",
             Self::Error { .. } => "error",
         }
@@ -406,7 +470,12 @@ impl ServerMessage {
             | Self::Offer { ride_id, .. }
             | Self::OfferWithdrawn { ride_id }
             | Self::Unsubscribed { ride_id } => Some(ride_id),
-            Self::Welcome { .. } | Self::Resync { .. } | Self::Error { .. } => None,
+            Self::Welcome { .. }
+            | Self::Resync { .. }
+            | Self::Error { .. }
+            | Self::Watching { .. }
+            | Self::Nearby { .. }
+            | Self::NearbyGone { .. } => None,
         }
     }
 }
@@ -535,6 +604,10 @@ mod tests {
             ClientMessage::Position {
                 at: GeoPoint::new(52.52, 13.405).unwrap(),
             },
+            ClientMessage::Watch {
+                cells: vec![Cell::parse("r0c1").unwrap(), Cell::parse("r3c3").unwrap()],
+            },
+            ClientMessage::Watch { cells: vec![] },
         ] {
             assert_eq!(ClientMessage::parse(&msg.to_json()).unwrap(), msg);
         }
@@ -565,6 +638,12 @@ mod tests {
                 r#"{"type":"unsubscribe","ride_id":"0123456789abcdef0123456789abcdef","x":1}"#,
                 "unknown field `x`",
             ),
+            (r#"{"type":"watch"}"#, "missing field `cells`"),
+            (r#"{"type":"watch","cells":"r0c0"}"#, "invalid type"),
+            (
+                r#"{"type":"watch","cells":["r9c9"]}"#,
+                "\"r9c9\" is not a map cell",
+            ),
         ];
         for (text, expected) in cases {
             let err = ClientMessage::parse(text).unwrap_err();
@@ -575,6 +654,29 @@ mod tests {
             );
             assert_eq!(err.code, LiveErrorCode::BadMessage, "{text}");
         }
+    }
+
+    #[test]
+    fn a_watch_names_each_cell_once_and_no_more_than_the_map_has() {
+        let twice = ClientMessage::parse(r#"{"type":"watch","cells":["r1c1","r1c1","r0c2"]}"#);
+        assert_eq!(
+            twice.unwrap(),
+            ClientMessage::Watch {
+                cells: vec![Cell::parse("r1c1").unwrap(), Cell::parse("r0c2").unwrap()]
+            }
+        );
+        let all: Vec<String> = Cell::all().map(|c| c.to_string()).collect();
+        let mut too_many = all.clone();
+        too_many.push("r0c0".into());
+        let text =
+            |cells: &[String]| serde_json::json!({"type": "watch", "cells": cells}).to_string();
+        assert!(ClientMessage::parse(&text(&all)).is_ok());
+        let err = ClientMessage::parse(&text(&too_many)).unwrap_err();
+        assert!(
+            err.message.contains("names 17 cells; the map has 16"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -626,6 +728,7 @@ mod tests {
             },
             ClientMessage::Unsubscribe { ride_id },
             ClientMessage::Position { at },
+            ClientMessage::Watch { cells: vec![] },
         ] {
             let json = message.to_json();
             assert!(
@@ -688,6 +791,19 @@ mod tests {
                 ride_id: ride_id.clone(),
             },
             ServerMessage::Unsubscribed { ride_id },
+            ServerMessage::Watching {
+                cells: Cell::all().collect(),
+            },
+            ServerMessage::Nearby {
+                cell: Cell::parse("r2c1").unwrap(),
+                car: "3f9a0c2b7d1e4a55".into(),
+                lat: 52.5,
+                lng: 13.4,
+            },
+            ServerMessage::NearbyGone {
+                cell: Cell::parse("r2c1").unwrap(),
+                car: "3f9a0c2b7d1e4a55".into(),
+            },
             ServerMessage::Resync {
                 reason: "lost Redis".into(),
             },

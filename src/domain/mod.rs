@@ -1,6 +1,7 @@
 //! Types both sides share: parsed once at the edge, WASM-safe (serde and thiserror only).
 
 pub mod account;
+pub mod cells;
 pub mod city;
 pub mod error;
 pub mod fare;

@@ -46,6 +46,9 @@ pub enum Capacity {
     User = 8,
     /// A ride's channel: status changes and positions (several a second).
     Ride = 32,
+    /// A map cell's channel: its free cars, each once a second. A socket that falls behind
+    /// skips to the newest (the next second brings every car again).
+    Cell = 64,
 }
 /// A SUBSCRIBE that takes longer than this is given up on; the reconnect loop will retry it.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,7 +106,9 @@ impl BusEvent {
                 ServerMessage::Status { .. }
                 | ServerMessage::Position { .. }
                 | ServerMessage::Offer { .. }
-                | ServerMessage::OfferWithdrawn { .. } => Some(Self::Forward {
+                | ServerMessage::OfferWithdrawn { .. }
+                | ServerMessage::Nearby { .. }
+                | ServerMessage::NearbyGone { .. } => Some(Self::Forward {
                     json: message.to_json().into(),
                     message,
                 }),
@@ -716,6 +721,21 @@ mod tests {
         };
         assert!(matches!(message, ServerMessage::Position { at_ms: 7, .. }));
         assert!(json.contains(r#""type":"position""#));
+    }
+
+    #[test]
+    fn free_cars_are_forwarded_as_the_scripts_publish_them() {
+        // As dispatch_lib.lua's `show_nearby` and `hide_nearby` publish them.
+        for payload in [
+            r#"{"lng":13.405,"car":"0a1b2c3d4e5f6789","cell":"r2c2","type":"nearby","lat":52.5253}"#,
+            r#"{"car":"0a1b2c3d4e5f6789","type":"nearby_gone","cell":"r2c2"}"#,
+        ] {
+            let event = BusEvent::parse(payload);
+            assert!(
+                matches!(event, Some(BusEvent::Forward { .. })),
+                "{payload}: {event:?}"
+            );
+        }
     }
 
     #[test]

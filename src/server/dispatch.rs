@@ -14,6 +14,7 @@ use redis::{Script, ScriptInvocation};
 use super::keys::Keys;
 use super::redis_errors::RedisResultExt;
 use super::Config;
+use crate::domain::cells::Cell;
 use crate::domain::fare::{Cents, Driving, FareSchedule};
 use crate::domain::live::{LiveError, LiveErrorCode};
 use crate::domain::ride::{
@@ -436,7 +437,7 @@ impl Dispatch {
     /// The full check of a position, in Redis: the driver is online, the position is plausible
     /// from the stored one and, when `rate` says so, within the driver's rate across every
     /// instance; then it is stored (the GEO index too, for a free driver) and published to the
-    /// driver's ride.
+    /// driver's ride, or for a free driver to its map cell (at most once a second).
     pub async fn position_checked(
         &self,
         driver: &Identity,
@@ -457,6 +458,7 @@ impl Dispatch {
             .arg(POSITION_SLACK_M)
             .arg(per_window)
             .arg(POSITION_WINDOW.as_millis() as u64)
+            .arg(Cell::of(at).map(|c| c.to_string()).unwrap_or_default())
             .invoke_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;

@@ -82,7 +82,7 @@ impl Keys {
 /// | `deadlines` | zset | the next deadline of each searching ride (Redis ms): every script's KEYS[1] |
 /// | `ride:{id}` | hash | the ride: status, seq, parties, places, fare, PIN, offer, deadlines, search round; expires `HAIL_RIDE_RETENTION_DAYS` after it finished |
 /// | `ride:{id}:passes` | hash | driver -> `<round>:<declines>`: who passed on (declined or let lapse) the offer, in which search round, declines so far |
-/// | `driver:{id}` | hash | online, last position and its time, car, the offer and ride held |
+/// | `driver:{id}` | hash | online, last position and its time, car, the offer and ride held, the map cell last shown in and when |
 /// | `rider:{id}` | hash | the rider's active ride |
 /// | `drivers:geo` | geo | available drivers (online, free, fresh) |
 /// | `drivers:seen` | zset | when each available driver last sent a position (Redis ms) |
@@ -91,6 +91,7 @@ impl Keys {
 /// | `rate:position:{id}` | string | positions one driver sent within the rate window |
 /// | channel `ride:{id}` | pub/sub | the ride's status changes and its driver's positions |
 /// | channel `user:{id}` | pub/sub | a driver's offers, a login's end, a driver's changes |
+/// | channel `cell:{cell}` | pub/sub | free cars in one map cell (`domain::cells`), anonymous, at most once a second each |
 impl Keys {
     pub fn region_prefix(&self) -> &str {
         &self.region
@@ -111,6 +112,11 @@ impl Keys {
     /// Where a ride's changes and its driver's positions are published.
     pub fn ride_channel(&self, id: &crate::domain::ride::RideId) -> String {
         format!("{}ride:{id}", self.region)
+    }
+
+    /// Where free drivers' positions in one map cell are published, for idle riders' maps.
+    pub fn cell_channel(&self, cell: crate::domain::cells::Cell) -> String {
+        format!("{}cell:{cell}", self.region)
     }
 
     /// Where one user's own events are published: a driver's offers, and the end of a login

@@ -29,6 +29,7 @@ use super::dispatch::RateCounted;
 use super::sockets::Refused;
 use super::tracker::{self, Plan, PositionTracker};
 use super::{session, AppState};
+use crate::domain::cells::Cell;
 use crate::domain::live::{close, ClientMessage, LiveError, LiveErrorCode, ServerMessage};
 use crate::domain::ride::RideId;
 use crate::domain::{AppError, Identity, Role};
@@ -209,6 +210,8 @@ enum Feed {
     /// The user's own channel: offers, and logouts.
     User,
     Ride(RideId),
+    /// A map cell's free cars (a rider's `watch`).
+    Cell(Cell),
 }
 
 /// Why the loop ended, if the server is the one to close.
@@ -410,6 +413,7 @@ impl Connection {
         self.state.metrics.received(message.kind());
         match message {
             ClientMessage::Subscribe { ride_id } => self.subscribe(socket, ride_id).await,
+            ClientMessage::Watch { cells } => self.watch(socket, cells).await,
             ClientMessage::Unsubscribe { ride_id } => {
                 self.feeds.remove(&Feed::Ride(ride_id.clone()));
                 self.strikes = 0;
@@ -513,7 +517,12 @@ impl Connection {
         ride_id: RideId,
     ) -> Result<Closing, Gone> {
         let feed = Feed::Ride(ride_id.clone());
-        if !self.feeds.contains_key(&feed) && self.feeds.len() > MAX_RIDES {
+        let rides = self
+            .feeds
+            .keys()
+            .filter(|f| matches!(f, Feed::Ride(_)))
+            .count();
+        if !self.feeds.contains_key(&feed) && rides >= MAX_RIDES {
             let err = LiveError::new(
                 LiveErrorCode::BadMessage,
                 format!("follow at most {MAX_RIDES} rides at once; unsubscribe from one first"),
@@ -544,6 +553,37 @@ impl Connection {
                 Ok(None)
             }
         }
+    }
+
+    /// Follows the free cars of `cells` instead of the cells watched before (riders only).
+    async fn watch(&mut self, socket: &mut WebSocket, cells: Vec<Cell>) -> Result<Closing, Gone> {
+        if self.identity.role != Role::Rider {
+            let err = LiveError::new(
+                LiveErrorCode::Forbidden,
+                "only riders watch the free cars on the map",
+            );
+            return self.refuse(socket, err).await;
+        }
+        let dropped: Vec<Feed> = self
+            .feeds
+            .keys()
+            .filter(|f| matches!(f, Feed::Cell(c) if !cells.contains(c)))
+            .cloned()
+            .collect();
+        for feed in &dropped {
+            self.feeds.remove(feed);
+        }
+        for &cell in &cells {
+            let feed = Feed::Cell(cell);
+            if !self.feeds.contains_key(&feed) {
+                let channel = self.state.keys.cell_channel(cell);
+                let subscription = self.state.bus.subscribe(channel, Capacity::Cell).await;
+                self.feeds.insert(feed, subscription);
+            }
+        }
+        self.strikes = 0;
+        self.say(socket, ServerMessage::Watching { cells }).await?;
+        Ok(None)
     }
 
     /// Answers a refused message; a run of them closes the socket.
@@ -599,6 +639,12 @@ impl Connection {
             }
             let event = match event {
                 Ok(event) => event,
+                // A map cell's cars all come again within a second: skip to the newest.
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(_))
+                    if matches!(feed, Feed::Cell(_)) =>
+                {
+                    continue
+                }
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => {
                     tracing::info!(?feed, missed, "a slow live socket skipped events");
                     self.state.metrics.sockets_lagged.inc();

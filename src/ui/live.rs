@@ -83,10 +83,11 @@ pub struct LiveLink {
 
 impl LiveLink {
     /// Sends a message if the socket is open; a closed socket drops it (what it asked for is
-    /// asked again after the reconnect).
+    /// asked again after the reconnect), and so does a screen that is going away (a component's
+    /// cleanup may run after the link's own values are gone).
     pub fn send(&self, message: &ClientMessage) {
-        if self.state.get_untracked() == LinkState::Live {
-            if let Some(send) = self.sender.get_value() {
+        if self.state.try_get_untracked() == Some(LinkState::Live) {
+            if let Some(send) = self.sender.try_get_value().flatten() {
                 send(&message.to_json());
             }
         }

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod live;
 pub mod location;
 pub mod map;
+pub mod nearby;
 pub mod poll;
 pub mod rider;
 pub mod session;

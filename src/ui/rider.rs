@@ -17,12 +17,14 @@ use super::layout::RoleGate;
 use super::live::{use_live, LiveIndicator, LiveLink};
 use super::location::{LocationPanel, SavedLocation};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
+use super::nearby::NearbyCars;
 use super::poll::use_poll;
 use crate::api::get_location;
 use crate::api::rides::{
     current_ride, get_quote, nearby_drivers, ride_history, CancelRide, RateRide, ReconfirmRide,
     RequestRide,
 };
+use crate::domain::cells::Cell;
 use crate::domain::city::{place, BOUNDS, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration};
 use crate::domain::live::{ClientMessage, RideSeq, SeqCheck, ServerMessage};
@@ -131,7 +133,9 @@ fn RiderScreen(first: Resource<Result<RiderModel, AppError>>) -> impl IntoView {
         })
     };
     let seq = StoredValue::new(RideSeq::default());
-    let live = use_live(move |link, message| on_live(link, message, state, seq, refresh));
+    // Free cars on the map while no ride is under way: pushed per map cell (ui::nearby).
+    let cars = RwSignal::new(NearbyCars::default());
+    let live = use_live(move |link, message| on_live(link, message, state, seq, cars, refresh));
 
     // Each (re)connect and each resync: read everything again, at once.
     Effect::new(move |before: Option<()>| {
@@ -177,7 +181,7 @@ fn RiderScreen(first: Resource<Result<RiderModel, AppError>>) -> impl IntoView {
                 if state.with_untracked(|s| s.is_none()) {
                     state.set(Some(loaded));
                 }
-                view! { <RiderBody state poll_error request cancel reconfirm rate/> }
+                view! { <RiderBody state poll_error request cancel reconfirm rate live cars/> }
             })}
         </Transition>
     }
@@ -189,6 +193,7 @@ fn on_live(
     message: ServerMessage,
     state: RwSignal<Option<Result<RiderModel, AppError>>>,
     seq: StoredValue<RideSeq>,
+    cars: RwSignal<NearbyCars>,
     refresh: impl Fn(),
 ) {
     let on_current = |id: &RideId, change: &dyn Fn(&mut RideView)| {
@@ -240,6 +245,17 @@ fn on_live(
                 on_current(&ride_id, &|ride| ride.driver_position = Some(at));
             }
         }
+        ServerMessage::Nearby {
+            cell,
+            car,
+            lat,
+            lng,
+        } => {
+            if let Ok(at) = GeoPoint::new(lat, lng) {
+                cars.update(|c| c.seen(car, cell, at, now_ms()));
+            }
+        }
+        ServerMessage::NearbyGone { cell, car } => cars.update(|c| c.gone(&car, cell)),
         ServerMessage::Error { message, .. } => leptos::logging::warn!("live: {message}"),
         _ => {}
     }
@@ -253,6 +269,8 @@ fn RiderBody(
     cancel: ServerAction<CancelRide>,
     reconfirm: ServerAction<ReconfirmRide>,
     rate: ServerAction<RateRide>,
+    live: LiveLink,
+    cars: RwSignal<NearbyCars>,
 ) -> impl IntoView {
     let model =
         Memo::new(move |_| state.with(|s| s.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
@@ -273,7 +291,7 @@ fn RiderBody(
             when=move || current.with(Option::is_some)
             fallback=move || view! {
                 <LastRide history rate/>
-                <RequestPanel request saved/>
+                <RequestPanel request saved live cars/>
             }
         >
             <ActiveRide current cancel reconfirm/>
@@ -324,7 +342,12 @@ impl Spot {
 }
 
 #[component]
-fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> impl IntoView {
+fn RequestPanel(
+    request: ServerAction<RequestRide>,
+    saved: Option<GeoPoint>,
+    live: LiveLink,
+    cars: RwSignal<NearbyCars>,
+) -> impl IntoView {
     // The saved location of the session is the default pickup, when it is in the city.
     let initial_pickup = saved
         .filter(|at| crate::domain::city::BOUNDS.contains(*at))
@@ -354,33 +377,48 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
             Picking::Dropoff => dropoff.set(spot),
         }
     });
-    // Free drivers around the pickup (or the city centre), read every 2 s while the rider is
-    // choosing: the city moves before anyone asks for a ride. Read by an effect, so only in the
-    // browser (a resource here would hold the server's render in its fallback); a failed read
-    // keeps the cars where they were, and an answer overtaken by a newer read is dropped.
-    let nearby = RwSignal::new(Vec::<GeoPoint>::new());
+    // Free drivers on the map while the rider chooses: `/api/nearby` once for the first paint
+    // (around the pickup, or the city centre), then pushed over the live socket for every cell
+    // of the city; read again every 2 s only while the socket is down. Read by effects, so only
+    // in the browser (the server's render and the first client render both show no cars), and
+    // an answer that comes after the panel is gone (a ride was requested) is dropped.
+    Effect::new(move |_| {
+        live.generation.track();
+        live.send(&ClientMessage::Watch {
+            cells: Cell::all().collect(),
+        });
+    });
+    on_cleanup(move || live.send(&ClientMessage::Watch { cells: Vec::new() }));
     let nearby_tick = use_poll(Duration::from_secs(2));
     let reads = StoredValue::new(0u64);
     Effect::new(move |_| {
-        nearby_tick.track();
+        let tick = nearby_tick.get();
+        let now = now_ms();
+        if cars.with_untracked(|c| c.has_stale(now)) {
+            cars.update(|c| c.prune(now));
+        }
+        if tick > 0 && live.is_live_untracked() {
+            return;
+        }
         let at = pickup
-            .with(|p| p.as_ref().map(|p| p.at))
+            .with_untracked(|p| p.as_ref().map(|p| p.at))
             .unwrap_or_else(|| BOUNDS.center());
         reads.update_value(|n| *n += 1);
         let this_read = reads.get_value();
         spawn_local(async move {
             let answer = nearby_drivers(at.lat().to_string(), at.lng().to_string()).await;
-            if let Ok(cars) = answer {
-                if reads.get_value() == this_read {
-                    nearby.set(cars);
+            if let Ok(found) = answer {
+                if reads.try_get_value() == Some(this_read) {
+                    let _ = cars.try_update(|c| c.read(found, now_ms()));
                 }
             }
         });
     });
     let markers = Signal::derive(move || {
-        // Cars first and in the server's stable order, so each keeps its element and glides.
-        let mut markers: Vec<Marker> = nearby
-            .get()
+        // Cars first and in a stable order (by their names for the day), so each keeps its
+        // element and glides.
+        let mut markers: Vec<Marker> = cars
+            .with(NearbyCars::points)
             .into_iter()
             .map(|at| Marker {
                 kind: MarkerKind::Nearby,
@@ -503,6 +541,11 @@ fn RequestPanel(request: ServerAction<RequestRide>, saved: Option<GeoPoint>) -> 
             </button>
         </section>
     }
+}
+
+/// The browser's clock (ms since the epoch).
+fn now_ms() -> f64 {
+    leptos::web_sys::js_sys::Date::now()
 }
 
 /// Chosen once per press of "Request ride": a retry of the same press makes no second ride.

@@ -72,7 +72,7 @@ impl Live {
         self.send_text(&message.to_json()).await;
     }
 
-    async fn send_text(&mut self, text: &str) {
+    pub(crate) async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("sent");
     }
 

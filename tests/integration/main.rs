@@ -16,6 +16,7 @@ mod live;
 mod loadgen;
 mod location;
 mod machine;
+mod nearby;
 mod pages;
 mod publisher;
 mod resilience;

@@ -15,7 +15,7 @@ local now = now_ms()
 redis.call('HSET', rk, 'driver_id', driver, 'driver_name', d[2] or '', 'car_make', d[3] or '',
   'car_model', d[4] or '', 'car_plate', d[5] or '', 'offered_to', '', 'offer_expires_ms', '')
 redis.call('HSET', dk, 'offer', '', 'ride', id)
-unavailable(driver)
+unavailable(driver, now)
 driver_changed(driver)
 redis.call('ZREM', DEADLINES, id)
 redis.call('ZADD', key('rides:driver:' .. driver), now, id)

@@ -68,6 +68,7 @@ local function rider_key(id) return key('rider:' .. id) end
 -- reason: a sharded channel lives in the slot of its name.
 local function ride_channel(id) return key('ride:' .. id) end
 local function user_channel(id) return key('user:' .. id) end
+local function cell_channel(cell) return key('cell:' .. cell) end
 
 -- Great-circle distance in metres (the same formula as GeoPoint::distance_m).
 local function distance_m(lat1, lng1, lat2, lng2)
@@ -118,9 +119,39 @@ local function make_available(driver, now)
   end
 end
 
-local function unavailable(driver)
+-- Free cars on idle riders' maps: each free driver's position, anonymous, on the channel of
+-- its map cell (server::keys), at most once a second (driver.lua decides, and keeps in the
+-- driver's hash the cell last shown and when). `car` is a digest of the driver's id and the
+-- day: a map can move the car smoothly, but not tell who drives it, nor follow it into the
+-- next day.
+local function car_token(driver, now)
+  return string.sub(redis.sha1hex('car:' .. driver .. ':' .. math.floor(now / 86400000)), 1, 16)
+end
+
+local function publish_nearby(driver, cell, lat, lng, now)
+  redis.call(PUB, cell_channel(cell), cjson.encode({ type = 'nearby', cell = cell,
+    car = car_token(driver, now), lat = lat, lng = lng }))
+end
+
+local function publish_gone(driver, cell, now)
+  redis.call(PUB, cell_channel(cell),
+    cjson.encode({ type = 'nearby_gone', cell = cell, car = car_token(driver, now) }))
+end
+
+-- The driver is no longer a free car: off the map they were last shown on.
+local function hide_nearby(driver, now)
+  local dk = driver_key(driver)
+  local cell = redis.call('HGET', dk, 'cell')
+  if not blank(cell) then
+    redis.call('HSET', dk, 'cell', '')
+    publish_gone(driver, cell, now)
+  end
+end
+
+local function unavailable(driver, now)
   redis.call('ZREM', GEO, driver)
   redis.call('ZREM', SEEN, driver)
+  hide_nearby(driver, now)
 end
 
 -- Withdraws the offer a driver holds for ride `id`, if they still hold it.
@@ -195,7 +226,7 @@ local function offer_next(id, now)
     local seen = tonumber(redis.call('ZSCORE', SEEN, d) or '0')
     local last_round, declines = passed(id, d)
     if seen < now - STALE then
-      unavailable(d)
+      unavailable(d, now)
     elseif last_round == round then
       passed_this_round = true
     elseif declines < MAX_DECLINES then

@@ -1,7 +1,7 @@
 -- A driver's presence. ARGV[7..]: driver id, action (online | position | offline), then for
 -- online: lat, lng, name, make, model, plate; for position: lat, lng, the fastest plausible
 -- speed (m/s), the distance allowed on top for GPS jitter (m), positions allowed per window
--- (0: counted by the caller), the window (ms).
+-- (0: counted by the caller), the window (ms), the position's map cell ('' outside the grid).
 -- Returns {outcome, detail, now}: ok (detail: the driver's ride) | offline (a position from a
 -- driver who is not online) | rate_limited (detail: ms until the window ends) | implausible
 -- (detail: "metres,seconds" from the last position) | busy (going offline with a ride); now is
@@ -19,7 +19,7 @@ elseif action == 'position' then
   local lat, lng = tonumber(ARGV[9]), tonumber(ARGV[10])
   local max_mps, slack_m = tonumber(ARGV[11]), tonumber(ARGV[12])
   local per_window, window_ms = tonumber(ARGV[13]), tonumber(ARGV[14])
-  local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride')
+  local d = redis.call('HMGET', dk, 'online', 'lat', 'lng', 'at_ms', 'ride', 'cell', 'cell_ms')
   if d[1] ~= '1' then return { 'offline', '', tostring(now) } end
   -- Counted per driver, not per socket or instance: a fixed window in Redis. 0: counted by
   -- the caller (a live socket counts every position it reads and checks here once a second).
@@ -39,11 +39,26 @@ elseif action == 'position' then
       return { 'implausible', string.format('%d,%.1f', math.floor(moved), secs), tostring(now) }
     end
   end
-  redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now)
   local ride = d[5]
   if blank(ride) then
+    -- A free car: on its map cell's channel at most once a second, off the one it left. One
+    -- write of the hash either way (the position and what the map was shown).
+    local cell, was = ARGV[15], d[6]
+    local left = not blank(was) and was ~= cell
+    local show = not blank(cell) and (was ~= cell or now - (tonumber(d[7]) or 0) >= 1000)
+    if show then
+      redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now, 'cell', cell,
+        'cell_ms', now)
+    elseif left then
+      redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now, 'cell', '')
+    else
+      redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now)
+    end
     make_available(driver, now)
+    if left then publish_gone(driver, was, now) end
+    if show then publish_nearby(driver, cell, lat, lng, now) end
   else
+    redis.call('HSET', dk, 'lat', ARGV[9], 'lng', ARGV[10], 'at_ms', now)
     redis.call(PUB, ride_channel(ride), cjson.encode({ type = 'position', ride_id = ride,
       lat = lat, lng = lng, at_ms = now }))
   end
@@ -52,7 +67,7 @@ else
   local d = redis.call('HMGET', dk, 'ride', 'offer')
   if not blank(d[1]) then return { 'busy', d[1], tostring(now) } end
   redis.call('HSET', dk, 'online', 0)
-  unavailable(driver)
+  unavailable(driver, now)
   if not blank(d[2]) then pass_on(d[2], driver, now, false) end
   driver_changed(driver)
   return { 'ok', '', tostring(now) }

@@ -20,6 +20,6 @@ for _, id in ipairs(due) do
   end
 end
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', SEEN, '-inf', now - STALE)) do
-  unavailable(d)
+  unavailable(d, now)
 end
 return { #due, OFFERS_MADE, lapsed }
