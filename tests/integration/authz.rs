@@ -103,6 +103,7 @@ enum LiveMessage {
     Subscribe,
     Unsubscribe,
     Position,
+    Watch,
 }
 
 impl Action {
@@ -114,6 +115,7 @@ impl Action {
             Self::Send(LiveMessage::Subscribe) => "`subscribe` (socket)".to_owned(),
             Self::Send(LiveMessage::Unsubscribe) => "`unsubscribe` (socket)".to_owned(),
             Self::Send(LiveMessage::Position) => "`position` (socket)".to_owned(),
+            Self::Send(LiveMessage::Watch) => "`watch` (socket)".to_owned(),
         }
     }
 
@@ -366,6 +368,10 @@ const ACCOUNT_ROWS: &[AccountRow] = &[
     AccountRow {
         action: Action::Send(LiveMessage::Unsubscribe),
         outcomes: [ANON_LIVE, Y, Y],
+    },
+    AccountRow {
+        action: Action::Send(LiveMessage::Watch),
+        outcomes: [ANON_LIVE, Y, NOT_YOURS],
     },
     AccountRow {
         action: Action::Post(
@@ -742,7 +748,9 @@ async fn reply(live: &mut Live) -> ServerMessage {
                 ServerMessage::Offer { .. }
                 | ServerMessage::OfferWithdrawn { .. }
                 | ServerMessage::Status { .. }
-                | ServerMessage::Position { .. },
+                | ServerMessage::Position { .. }
+                | ServerMessage::Nearby { .. }
+                | ServerMessage::NearbyGone { .. },
             ) => continue,
             Ok(answer) => return answer,
             Err(Ended::Closed(frame)) => panic!("the socket closed: {frame:?}"),
@@ -758,6 +766,9 @@ fn live_message(message: LiveMessage, id: &str) -> ClientMessage {
         LiveMessage::Unsubscribe => ClientMessage::Unsubscribe { ride_id },
         LiveMessage::Position => ClientMessage::Position {
             at: GeoPoint::parse(LAT, LNG).unwrap(),
+        },
+        LiveMessage::Watch => ClientMessage::Watch {
+            cells: vec![hail::domain::cells::Cell::parse("r2c2").unwrap()],
         },
     }
 }
@@ -792,6 +803,7 @@ fn check(what: &str, expected: Outcome, tried: &Tried) {
                 message,
                 ServerMessage::Snapshot { .. }
                     | ServerMessage::Unsubscribed { .. }
+                    | ServerMessage::Watching { .. }
                     | ServerMessage::Welcome { .. }
             ),
             "{what}: {message:?}"
