@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn free_cars_are_forwarded_as_the_scripts_publish_them() {
-        // As dispatch_lib.lua's `show_nearby` and `hide_nearby` publish them.
+        // As dispatch_lib.lua's `publish_nearby` and `publish_gone` publish them.
         for payload in [
             r#"{"lng":13.405,"car":"0a1b2c3d4e5f6789","cell":"r2c2","type":"nearby","lat":52.5253}"#,
             r#"{"car":"0a1b2c3d4e5f6789","type":"nearby_gone","cell":"r2c2"}"#,

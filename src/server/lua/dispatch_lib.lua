@@ -224,15 +224,17 @@ local function offer_next(id, now)
     'BYRADIUS', RADIUS, 'm', 'ASC', 'COUNT', 50)
   for _, d in ipairs(candidates) do
     local seen = tonumber(redis.call('ZSCORE', SEEN, d) or '0')
-    local last_round, declines = passed(id, d)
     if seen < now - STALE then
       unavailable(d, now)
-    elseif last_round == round then
-      passed_this_round = true
-    elseif declines < MAX_DECLINES then
+    else
+      local last_round, declines = passed(id, d)
       local dk = driver_key(d)
-      local busy = redis.call('HMGET', dk, 'offer', 'ride')
-      if blank(busy[1]) and blank(busy[2]) then
+      -- The offer and ride the driver holds, read only when they may be asked at all.
+      local held = last_round ~= round and declines < MAX_DECLINES
+        and redis.call('HMGET', dk, 'offer', 'ride')
+      if last_round == round then
+        passed_this_round = true
+      elseif held and blank(held[1]) and blank(held[2]) then
         local expires = now + OFFER_MS
         redis.call('HSET', dk, 'offer', id)
         redis.call('HSET', rk, 'offered_to', d, 'offer_expires_ms', expires)
