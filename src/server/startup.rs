@@ -3,7 +3,7 @@
 
 use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -11,7 +11,7 @@ use axum::Router;
 use fred::prelude::{ClientLike, ReconnectPolicy};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -222,6 +222,16 @@ impl Application {
     }
 }
 
+/// The app's routes, generated once per process. Generating them renders the app with resource
+/// loading suppressed by a process-wide flag (leptos_server's `SuppressResourceLoad`): a page
+/// whose resource first polls meanwhile waits forever (leptos-rs/leptos#4773). One process may
+/// hold several instances (the integration tests start and restart them while others serve), so
+/// the list is made before the first instance serves and never again.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Router> {
     let config = state.config.clone();
     let instance = axum::http::HeaderValue::from_str(&config.instance_name)
@@ -236,7 +246,7 @@ fn router(state: AppState, session_store: session::Store) -> anyhow::Result<Rout
         )));
     let trusted = Arc::new(config.trusted_proxies.clone());
     let allowed_origins = Arc::new(config.allowed_origins.clone());
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let page_sources = csp::PageSources::new(
         config.map_tile_url.as_deref(),

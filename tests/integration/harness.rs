@@ -947,8 +947,11 @@ impl Default for Browser {
 impl Browser {
     pub fn new() -> Self {
         Self {
+            // A request that hangs fails its test within a minute (with the instance's log)
+            // instead of holding CI until its deadline.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .unwrap(),
             cookie: None,
