@@ -1,16 +1,17 @@
-// Waits until both Hail instances answer /healthz, so tests never race the servers' start-up.
+// Waits until every Hail instance (the pair, and the demo pair) answers /healthz, so tests never
+// race the servers' start-up.
 
 const DEADLINE_MS = 60_000;
 const INTERVAL_MS = 250;
 
 function instanceUrls(): Array<[string, string]> {
   const urls: Array<[string, string]> = [];
-  for (const name of ["HAIL_URL_A", "HAIL_URL_B"]) {
+  for (const name of ["HAIL_URL_A", "HAIL_URL_B", "HAIL_DEMO_URL_A", "HAIL_DEMO_URL_B"]) {
     const url = process.env[name];
     if (!url) {
       throw new Error(
-        `${name} is not set. Run the suite through scripts/e2e.sh, which starts Redis and two ` +
-          `Hail instances and exports HAIL_URL_A and HAIL_URL_B.`,
+        `${name} is not set. Run the suite through scripts/e2e.sh, which starts Redis and the ` +
+          `Hail instances and exports their URLs.`,
       );
     }
     urls.push([name, url.replace(/\/+$/, "")]);

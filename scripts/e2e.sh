@@ -28,11 +28,11 @@ command -v python3 >/dev/null || die "python3 is missing (used to pick free port
 HAIL_BIN="$(cd "$(dirname "$HAIL_BIN")" && pwd)/$(basename "$HAIL_BIN")"
 HAIL_SITE_ROOT="$(cd "$HAIL_SITE_ROOT" && pwd)"
 
-# Four distinct free ports, chosen by the kernel (bound at once so none repeats).
-read -r REDIS_PORT PORT_A PORT_B FLEET_PORT < <(python3 - <<'PY'
+# Six distinct free ports, chosen by the kernel (bound at once so none repeats).
+read -r REDIS_PORT PORT_A PORT_B FLEET_PORT PORT_DEMO_A PORT_DEMO_B < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(6):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -72,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "e2e: redis on $REDIS_PORT, instance A on $PORT_A, instance B on $PORT_B (logs in $LOGS)"
+echo "e2e: redis on $REDIS_PORT, instance A on $PORT_A, instance B on $PORT_B, the demo pair on $PORT_DEMO_A and $PORT_DEMO_B (logs in $LOGS)"
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   >"$LOGS/redis.log" 2>&1 &
@@ -87,20 +87,25 @@ for _ in $(seq 1 100); do
 done
 [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]] || die "redis-server did not answer PING within 10 s"
 
+# start_instance NAME PORT [KEY_PREFIX] [DEMO_DRIVERS]
 start_instance() {
-  local name=$1 port=$2
+  local name=$1 port=$2 prefix=${3:-e2e} demo=${4:-0}
   LEPTOS_OUTPUT_NAME=hail \
   LEPTOS_SITE_ROOT="$HAIL_SITE_ROOT" \
   LEPTOS_SITE_ADDR="127.0.0.1:$port" \
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-  HAIL_KEY_PREFIX=e2e \
-  HAIL_DEMO_DRIVERS=0 \
+  HAIL_KEY_PREFIX="$prefix" \
+  HAIL_DEMO_DRIVERS="$demo" \
   HAIL_SIGNUPS_PER_IP=10000 \
     "$HAIL_BIN" >"$LOGS/hail-$name.log" 2>&1 &
   PIDS+=($!)
 }
 start_instance a "$PORT_A"
 start_instance b "$PORT_B"
+# A second pair in a city of its own (its own key prefix) where demo drivers run, for the
+# specs that need a busy map; their drivers never get the other specs' rides.
+start_instance demo-a "$PORT_DEMO_A" e2e-demo 6
+start_instance demo-b "$PORT_DEMO_B" e2e-demo 0
 
 # The fleet: three instances behind nginx, on the same Redis; a short drain keeps the specs quick.
 # Every spec signs up from 127.0.0.1: the sign-up limit per address is raised, as an operator
@@ -114,6 +119,8 @@ export HAIL_FLEET_URL="http://127.0.0.1:$FLEET_PORT"
 
 export HAIL_URL_A="http://127.0.0.1:$PORT_A"
 export HAIL_URL_B="http://127.0.0.1:$PORT_B"
+export HAIL_DEMO_URL_A="http://127.0.0.1:$PORT_DEMO_A"
+export HAIL_DEMO_URL_B="http://127.0.0.1:$PORT_DEMO_B"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 # Playwright's globalSetup waits for both /healthz; its status is this script's status.

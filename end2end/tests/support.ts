@@ -4,7 +4,7 @@ import { expect, type BrowserContext, type Locator, type Page } from "@playwrigh
 
 export type Role = "rider" | "driver";
 
-function instance(name: "HAIL_URL_A" | "HAIL_URL_B"): string {
+function instance(name: "HAIL_URL_A" | "HAIL_URL_B" | "HAIL_DEMO_URL_A" | "HAIL_DEMO_URL_B"): string {
   const url = process.env[name];
   if (!url) throw new Error(`${name} is not set; run the suite through scripts/e2e.sh`);
   return url.replace(/\/+$/, "");
@@ -13,6 +13,9 @@ function instance(name: "HAIL_URL_A" | "HAIL_URL_B"): string {
 /** The two Hail instances; they share one Redis and nothing else. */
 export const A = instance("HAIL_URL_A");
 export const B = instance("HAIL_URL_B");
+/** Two more instances in a city of their own (their own key prefix), where six demo drivers run. */
+export const DEMO_A = instance("HAIL_DEMO_URL_A");
+export const DEMO_B = instance("HAIL_DEMO_URL_B");
 
 export const PASSWORD = "correct horse battery";
 

@@ -113,19 +113,23 @@ pub fn CityMap(
                 on:click=on_click
             >
                 <rect class="city-map__land" x="0" y="0" width=num(width) height=num(height)/>
-                {move || tiles().map(|(tiles, _)| {
-                    view! {
-                        <g class="city-map__tiles">
-                            {tiles
-                                .into_iter()
-                                .map(|t| view! {
-                                    <image href=t.href x=num(t.x) y=num(t.y) width=num(t.width)
-                                        height=num(t.height) preserveAspectRatio="none"/>
-                                })
-                                .collect_view()}
-                        </g>
-                    }
-                })}
+                // Read under a `Suspense` so the server's render waits for the settings, as the
+                // browser's first render (which has them from the page) does: hydration agrees.
+                <Suspense fallback=|| ()>
+                    {move || tiles().map(|(tiles, _)| {
+                        view! {
+                            <g class="city-map__tiles">
+                                {tiles
+                                    .into_iter()
+                                    .map(|t| view! {
+                                        <image href=t.href x=num(t.x) y=num(t.y) width=num(t.width)
+                                            height=num(t.height) preserveAspectRatio="none"/>
+                                    })
+                                    .collect_view()}
+                            </g>
+                        }
+                    })}
+                </Suspense>
                 {PARKS
                     .iter()
                     .map(|outline| view! { <polygon class="city-map__park" points=points(outline)/> })
@@ -177,9 +181,11 @@ pub fn CityMap(
                         </figcaption>
                     }
                 })}
-            {move || tiles().and_then(|(_, attribution)| attribution).map(|a| view! {
-                <small class="city-map__attribution">{a}</small>
-            })}
+            <Suspense fallback=|| ()>
+                {move || tiles().and_then(|(_, attribution)| attribution).map(|a| view! {
+                    <small class="city-map__attribution">{a}</small>
+                })}
+            </Suspense>
         </figure>
     }
 }
