@@ -1,6 +1,10 @@
 //! A rider's rides: quote, request, follow, cancel, re-confirm, rate, history. The ride's
 //! driver and the driver it is offered to may read it too; nobody else learns it exists.
 
+// A ride request is a flat form of nine fields (the wire format the README gives), and the
+// server macro makes one function argument of each, on both sides.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
@@ -39,27 +43,43 @@ pub async fn nearby_drivers(lat: String, lng: String) -> Result<Vec<GeoPoint>, A
     AppState::current()?.dispatch.nearby(at, NEARBY_SHOWN).await
 }
 
-/// POST /api/request_ride: asks for a ride. `client_key` is chosen once per request by the
-/// client; a retry with the same key answers with the same ride.
+/// POST /api/request_ride: asks for a ride. Each end is a place of the city by its id
+/// (`pickup_place`, `dropoff_place`: what the form's lists post, with or without JavaScript) or,
+/// when that is empty or absent, coordinates and a name (a point clicked on the map).
+/// `client_key` is chosen once per request by the client; a retry with the same key answers
+/// with the same ride.
 #[server(prefix = "/api", endpoint = "request_ride")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all))]
-#[allow(clippy::too_many_arguments)]
 pub async fn request_ride(
-    pickup_lat: String,
-    pickup_lng: String,
-    pickup_name: String,
-    dropoff_lat: String,
-    dropoff_lng: String,
-    dropoff_name: String,
+    #[server(default)] pickup_place: String,
+    #[server(default)] pickup_lat: String,
+    #[server(default)] pickup_lng: String,
+    #[server(default)] pickup_name: String,
+    #[server(default)] dropoff_place: String,
+    #[server(default)] dropoff_lat: String,
+    #[server(default)] dropoff_lng: String,
+    #[server(default)] dropoff_name: String,
     client_key: String,
 ) -> Result<RideView, AppError> {
-    use crate::domain::ride::{parse_client_key, parse_place_name};
-    use crate::domain::{GeoPoint, Role};
+    use crate::domain::ride::{parse_client_key, parse_spot};
+    use crate::domain::Role;
     use crate::server::dispatch::RideRequest;
     use crate::server::{session, AppState};
 
-    let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| rename(e, "pickup"))?;
-    let dropoff = GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| rename(e, "dropoff"))?;
+    let (pickup, pickup_name) = parse_spot(
+        &pickup_place,
+        &pickup_lat,
+        &pickup_lng,
+        &pickup_name,
+        "pickup",
+    )?;
+    let (dropoff, dropoff_name) = parse_spot(
+        &dropoff_place,
+        &dropoff_lat,
+        &dropoff_lng,
+        &dropoff_name,
+        "dropoff",
+    )?;
     if pickup.distance_m(&dropoff) < 50.0 {
         return Err(AppError::invalid(
             "dropoff",
@@ -68,9 +88,9 @@ pub async fn request_ride(
     }
     let request = RideRequest {
         pickup,
-        pickup_name: parse_place_name(&pickup_name, "pickup")?,
+        pickup_name,
         dropoff,
-        dropoff_name: parse_place_name(&dropoff_name, "dropoff")?,
+        dropoff_name,
         client_key: parse_client_key(&client_key)?,
     };
     let rider = session::require_role(Role::Rider).await?;

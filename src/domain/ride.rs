@@ -273,6 +273,50 @@ pub fn parse_place_name(raw: &str, field: &str) -> Result<String, AppError> {
     })
 }
 
+/// One end of a requested ride as a form gives it (`field` is "pickup" or "dropoff"): a place
+/// of the city by its id (what the list posts, with or without JavaScript), else coordinates
+/// and a name (a point clicked on the map). An empty `place` means "not from the list".
+pub fn parse_spot(
+    place: &str,
+    lat: &str,
+    lng: &str,
+    name: &str,
+    field: &str,
+) -> Result<(GeoPoint, String), AppError> {
+    let place = place.trim();
+    if !place.is_empty() {
+        return match crate::domain::city::place(place) {
+            Some(p) => Ok((p.at(), p.name.to_owned())),
+            None => Err(AppError::invalid(
+                field,
+                format!("choose the {} from the list of places", spot_word(field)),
+            )),
+        };
+    }
+    if lat.trim().is_empty() && lng.trim().is_empty() {
+        return Err(AppError::invalid(
+            field,
+            format!("choose a {} from the list or on the map", spot_word(field)),
+        ));
+    }
+    let at = GeoPoint::parse(lat, lng).map_err(|err| match err {
+        AppError::Validation { message, .. } => AppError::Validation {
+            field: Some(field.to_owned()),
+            message,
+        },
+        other => other,
+    })?;
+    Ok((at, parse_place_name(name, field)?))
+}
+
+fn spot_word(field: &str) -> &'static str {
+    if field == "dropoff" {
+        "drop-off"
+    } else {
+        "pickup"
+    }
+}
+
 /// The key a client sends with a ride request, so that a retried request makes one ride: 8 to
 /// 64 letters, digits, - or _.
 pub fn parse_client_key(raw: &str) -> Result<String, AppError> {
@@ -446,6 +490,32 @@ mod tests {
         let long = parse_place_name(&"a".repeat(81), "dropoff").unwrap_err();
         assert_eq!(long.field(), Some("dropoff"));
         assert!(parse_place_name("Market\u{0}Hall", "pickup").is_err());
+    }
+
+    #[test]
+    fn a_spot_is_a_listed_place_by_id_or_else_coordinates_and_a_name() {
+        let station = crate::domain::city::place("central-station").unwrap();
+        // The list wins over coordinates (both come with JavaScript; only the list without).
+        let (at, name) = parse_spot("central-station", "1", "2", "ignored", "pickup").unwrap();
+        assert_eq!((at, name.as_str()), (station.at(), station.name));
+        let (at, name) = parse_spot("", "52.52", "13.40", "", "dropoff").unwrap();
+        assert_eq!(at, GeoPoint::new(52.52, 13.40).unwrap());
+        assert_eq!(name, "Pin on the map");
+
+        let unknown = parse_spot("atlantis", "", "", "", "dropoff").unwrap_err();
+        assert_eq!(unknown.field(), Some("dropoff"));
+        assert_eq!(
+            unknown.message(),
+            "choose the drop-off from the list of places"
+        );
+        let none = parse_spot(" ", "", "", "", "pickup").unwrap_err();
+        assert_eq!(none.field(), Some("pickup"));
+        assert_eq!(
+            none.message(),
+            "choose a pickup from the list or on the map"
+        );
+        let bad = parse_spot("", "north", "13.4", "", "pickup").unwrap_err();
+        assert_eq!(bad.field(), Some("pickup"));
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub async fn map_server_fn_errors(req: Request, next: Next) -> Response {
     // A form without JavaScript: keep its fields to refill the form after the redirect.
     let session = req.extensions().get::<Session>().cloned();
     let back_to = same_origin_referer(req.headers());
+    let referer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| r.trim_end_matches('?').to_owned());
     let action = req.uri().path().to_owned();
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
@@ -49,10 +54,25 @@ pub async fn map_server_fn_errors(req: Request, next: Next) -> Response {
         };
         return api_error_response(&error);
     };
-    let res = next
+    let mut res = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
     if !res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        // Done. Unless the function chose where to go (sign-up goes to the new screen),
+        // Leptos sends the browser back to its Referer, whole, with a stray "?" once it has
+        // taken its own error fields out: it goes back by our checked path instead, as a
+        // refusal does.
+        let to_referer = res
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| Some(l.trim_end_matches('?')) == referer.as_deref());
+        if res.status().is_redirection() && to_referer {
+            if let Ok(location) = HeaderValue::from_str(&back_to) {
+                res.headers_mut().insert(header::LOCATION, location);
+                *res.status_mut() = StatusCode::SEE_OTHER;
+            }
+        }
         return res;
     }
     let error = read_error(res).await;

@@ -11,14 +11,17 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
+use super::forms::form_error;
 use super::layout::RoleGate;
 use super::live::{use_live, LiveIndicator, LiveLink};
 use super::location::{LocationPanel, SavedLocation};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::nearby::NearbyCars;
 use super::poll::use_poll;
+use super::session::Auth;
 use crate::api::get_location;
 use crate::api::rides::{
     current_ride, get_quote, nearby_drivers, ride_history, CancelRide, RateRide, ReconfirmRide,
@@ -28,7 +31,7 @@ use crate::domain::cells::Cell;
 use crate::domain::city::{place, BOUNDS, PLACES};
 use crate::domain::fare::{describe_distance, describe_duration};
 use crate::domain::live::{ClientMessage, RideSeq, SeqCheck, ServerMessage};
-use crate::domain::ride::{RideId, RideStatus, RideView};
+use crate::domain::ride::{Quote, RideId, RideStatus, RideView};
 use crate::domain::{AppError, GeoPoint, Role};
 
 #[component]
@@ -116,19 +119,25 @@ fn RiderScreen(first: Resource<Result<RiderModel, AppError>>) -> impl IntoView {
                     .and_then(|r| r.as_ref().ok())
                     .and_then(|m| m.saved)
             });
+            // The screen may be gone by the time the answer comes (the rider left the page):
+            // then the answer is dropped, hence the `try_` writes.
             match load_rides(saved).await {
                 Ok(model) => {
-                    state.update(|s| {
+                    let _ = state.try_update(|s| {
                         let shown = s.as_ref().and_then(|r| r.as_ref().ok());
                         *s = Some(Ok(model.unless_older_than(shown)));
                     });
-                    poll_error.set(None);
+                    let _ = poll_error.try_set(None);
                 }
                 // A failed poll keeps showing the last good state, with the error beside it.
-                Err(err) if state.with_untracked(|s| matches!(s, Some(Ok(_)))) => {
-                    poll_error.set(Some(err));
+                Err(err)
+                    if state.try_with_untracked(|s| matches!(s, Some(Ok(_)))) == Some(true) =>
+                {
+                    let _ = poll_error.try_set(Some(err));
                 }
-                Err(err) => state.set(Some(Err(err))),
+                Err(err) => {
+                    let _ = state.try_set(Some(Err(err)));
+                }
             }
         })
     };
@@ -443,60 +452,80 @@ fn RequestPanel(
         markers
     });
 
-    // Local: priced in the browser only, as places are chosen. A `Resource` made here, inside
-    // the screen's `Transition`, would be made again on every walk of it on the server (see
-    // `SavedLocation`).
-    let quote = LocalResource::new(move || {
-        let spots = pickup.get().zip(dropoff.get());
-        async move {
-            let (p, d) = spots?;
-            Some(
-                get_quote(
-                    p.at.lat().to_string(),
-                    p.at.lng().to_string(),
-                    d.at.lat().to_string(),
-                    d.at.lng().to_string(),
-                )
-                .await,
-            )
-        }
-    });
-
-    let submit = move |_| {
-        let (Some(p), Some(d)) = (pickup.get_untracked(), dropoff.get_untracked()) else {
+    // Priced in the browser only, as places are chosen: an effect (effects never run on the
+    // server) asks for the quote and keeps the answer for the spots it was asked for, so the
+    // server's render and the browser's first render both show none, and a late answer for
+    // spots since changed, or for a panel since gone, is dropped. No resource: a resource read
+    // under the screen's suspense would make the server render it differently.
+    let quote = RwSignal::new(None::<((GeoPoint, GeoPoint), Result<Quote, AppError>)>);
+    Effect::new(move |_| {
+        let Some(spots) = pickup
+            .with(|p| p.as_ref().map(|p| p.at))
+            .zip(dropoff.with(|d| d.as_ref().map(|d| d.at)))
+        else {
             return;
         };
-        request.dispatch(RequestRide {
-            pickup_lat: p.at.lat().to_string(),
-            pickup_lng: p.at.lng().to_string(),
-            pickup_name: p.name,
-            dropoff_lat: d.at.lat().to_string(),
-            dropoff_lng: d.at.lng().to_string(),
-            dropoff_name: d.name,
-            client_key: new_client_key(),
+        let (p, d) = spots;
+        spawn_local(async move {
+            let answer = get_quote(
+                p.lat().to_string(),
+                p.lng().to_string(),
+                d.lat().to_string(),
+                d.lng().to_string(),
+            )
+            .await;
+            let still_wanted = pickup
+                .try_with_untracked(|p| p.as_ref().map(|p| p.at))
+                .flatten()
+                .zip(
+                    dropoff
+                        .try_with_untracked(|d| d.as_ref().map(|d| d.at))
+                        .flatten(),
+                )
+                == Some(spots);
+            if still_wanted {
+                let _ = quote.try_set(Some((spots, answer)));
+            }
         });
+    });
+    // The quote for the spots chosen now; `None` while it is asked for.
+    let shown_quote = move || {
+        let spots = pickup
+            .with(|p| p.as_ref().map(|p| p.at))
+            .zip(dropoff.with(|d| d.as_ref().map(|d| d.at)))?;
+        quote.with(|q| {
+            q.as_ref()
+                .filter(|(asked, _)| *asked == spots)
+                .map(|(_, answer)| answer.clone())
+        })
     };
-    let request_error = move || request.value().get().and_then(Result::err);
+
+    // The request is a form: with JavaScript the action posts it, without it the browser does
+    // and the server redirects back here. The lists post the place ids; a point clicked on the
+    // map goes as coordinates and a name (hidden fields the map fills).
+    let error = form_error(request, Auth::expect().flash);
+    // One key per panel: a retry of the same request makes no second ride, and the panel is
+    // made anew for the next ride.
+    let client_key = new_client_key();
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    let coordinate = move |spot: RwSignal<Option<Spot>>, f: fn(&GeoPoint) -> f64| {
+        move || spot.with(|s| s.as_ref().map(|s| f(&s.at).to_string()).unwrap_or_default())
+    };
+    let pin_name = move |spot: RwSignal<Option<Spot>>| {
+        move || {
+            spot.with(|s| {
+                s.as_ref()
+                    .filter(|s| s.place_id.is_none())
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default()
+            })
+        }
+    };
 
     view! {
         <section class="card" aria-labelledby="request-title">
             <h2 id="request-title">"Where to?"</h2>
-            <div class="row">
-                <PlacePicker
-                    label="Pickup"
-                    id="pickup-place"
-                    name="pickup_place"
-                    selected=Signal::derive(move || pickup.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
-                    on_change=Callback::new(move |id: Option<String>| pickup.set(id.as_deref().and_then(Spot::of_place)))
-                />
-                <PlacePicker
-                    label="Drop-off"
-                    id="dropoff-place"
-                    name="dropoff_place"
-                    selected=Signal::derive(move || dropoff.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
-                    on_change=Callback::new(move |id: Option<String>| dropoff.set(id.as_deref().and_then(Spot::of_place)))
-                />
-            </div>
             <fieldset class="field picking">
                 <legend>"A click on the map sets"</legend>
                 <label class="choice">
@@ -511,15 +540,43 @@ fn RequestPanel(
                 </label>
             </fieldset>
             <CityMap label="Choose your pickup and drop-off" markers on_pick/>
-            <p class="trip-summary" data-testid="trip-summary" aria-live="polite">
-                {move || match (pickup.get(), dropoff.get()) {
-                    (None, _) => "Choose a pickup.".to_owned(),
-                    (Some(_), None) => "Choose a drop-off.".to_owned(),
-                    (Some(p), Some(d)) => format!("{} → {}", p.name, d.name),
+            <ActionForm action=request attr:class="request-form" attr:aria-labelledby="request-title">
+                <div class="row">
+                    <PlacePicker
+                        label="Pickup"
+                        id="pickup-place"
+                        name="pickup_place"
+                        selected=Signal::derive(move || pickup.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
+                        on_change=Callback::new(move |id: Option<String>| pickup.set(id.as_deref().and_then(Spot::of_place)))
+                    />
+                    <PlacePicker
+                        label="Drop-off"
+                        id="dropoff-place"
+                        name="dropoff_place"
+                        selected=Signal::derive(move || dropoff.with(|s| s.as_ref().and_then(|s| s.place_id).map(str::to_owned)))
+                        on_change=Callback::new(move |id: Option<String>| dropoff.set(id.as_deref().and_then(Spot::of_place)))
+                    />
+                </div>
+                <input type="hidden" name="pickup_lat" value=coordinate(pickup, GeoPoint::lat)/>
+                <input type="hidden" name="pickup_lng" value=coordinate(pickup, GeoPoint::lng)/>
+                <input type="hidden" name="pickup_name" value=pin_name(pickup)/>
+                <input type="hidden" name="dropoff_lat" value=coordinate(dropoff, GeoPoint::lat)/>
+                <input type="hidden" name="dropoff_lng" value=coordinate(dropoff, GeoPoint::lng)/>
+                <input type="hidden" name="dropoff_name" value=pin_name(dropoff)/>
+                <input type="hidden" name="client_key" value=client_key/>
+                <p class="trip-summary" data-testid="trip-summary" aria-live="polite">
+                    {move || match (pickup.get(), dropoff.get()) {
+                        (None, _) => "Choose a pickup.".to_owned(),
+                        (Some(_), None) => "Choose a drop-off.".to_owned(),
+                        (Some(p), Some(d)) => format!("{} → {}", p.name, d.name),
+                    }}
+                </p>
+                {move || {
+                    let chosen = pickup.with(Option::is_some) && dropoff.with(Option::is_some);
+                    (chosen && shown_quote().is_none())
+                        .then(|| view! { <p class="loading" role="status">"Pricing…"</p> })
                 }}
-            </p>
-            <Transition fallback=|| view! { <p class="loading" role="status">"Pricing…"</p> }>
-                {move || quote.get().flatten().map(|q| match q {
+                {move || shown_quote().map(|q| match q {
                     Ok(q) => view! {
                         <dl class="quote" data-testid="quote">
                             <div><dt>"Fare"</dt><dd data-testid="quote-fare">{q.fare.to_string()}</dd></div>
@@ -532,13 +589,13 @@ fn RequestPanel(
                     }.into_any(),
                     Err(err) => view! { <p class="form-error" role="alert">{err.message().to_owned()}</p> }.into_any(),
                 })}
-            </Transition>
-            <p class="form-error" role="alert">{move || request_error().map(|e| e.message().to_owned())}</p>
-            <button type="button" class="primary"
-                disabled=move || request.pending().get() || pickup.with(Option::is_none) || dropoff.with(Option::is_none)
-                on:click=submit>
-                {move || if request.pending().get() { "Requesting…" } else { "Request ride" }}
-            </button>
+                <p class="form-error" role="alert">{move || error.get().map(|e| e.message().to_owned())}</p>
+                // Without JavaScript the button is always on and the server says what is missing.
+                <button type="submit" class="primary"
+                    disabled=move || hydrated.get() && (request.pending().get() || pickup.with(Option::is_none) || dropoff.with(Option::is_none))>
+                    {move || if request.pending().get() { "Requesting…" } else { "Request ride" }}
+                </button>
+            </ActionForm>
         </section>
     }
 }
@@ -548,14 +605,28 @@ fn now_ms() -> f64 {
     leptos::web_sys::js_sys::Date::now()
 }
 
-/// Chosen once per press of "Request ride": a retry of the same press makes no second ride.
+/// Chosen once per request panel: a retry of the same request makes no second ride. Made on
+/// either side (the server renders the panel's first key; a panel made later in the browser
+/// makes its own).
 fn new_client_key() -> String {
-    use leptos::web_sys::js_sys::{Date, Math};
-    format!(
-        "req-{:x}-{:x}",
-        Date::now() as u64,
-        (Math::random() * 1e15) as u64
-    )
+    #[cfg(feature = "hydrate")]
+    let (time, random) = {
+        use leptos::web_sys::js_sys::{Date, Math};
+        (Date::now() as u64, (Math::random() * 1e15) as u64)
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let (time, random) = {
+        use std::hash::{BuildHasher, Hasher};
+        // A hasher's random keys: fresh for every call, and no dependency for the browser.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        (time, random >> 14)
+    };
+    format!("req-{time:x}-{random:x}")
 }
 
 #[component]
@@ -611,15 +682,21 @@ fn ActiveRide(
         )
     };
     let locked = move || current.with(|r| r.as_ref().is_some_and(|r| r.pin_locked));
-    let action_error = move || {
-        cancel
-            .value()
+    // From the action with JavaScript, from the flash after a refused post without it.
+    let flash = Auth::expect().flash;
+    let (cancel_error, reconfirm_error) = (form_error(cancel, flash), form_error(reconfirm, flash));
+    let action_error = move || cancel_error.get().or_else(|| reconfirm_error.get());
+
+    // A background tab tells how the ride stands.
+    let title = move || {
+        status
             .get()
-            .and_then(Result::err)
-            .or_else(|| reconfirm.value().get().and_then(Result::err))
+            .map(|s| format!("{} · Hail", s.describe().trim_end_matches('…')))
+            .unwrap_or_else(|| "Hail".to_owned())
     };
 
     view! {
+        <Title text=title/>
         <section class="card ride" aria-labelledby="ride-title" data-testid="active-ride">
             <h2 id="ride-title">"Your ride"</h2>
             <p class="ride-status" role="status" data-testid="ride-status">
@@ -647,19 +724,23 @@ fn ActiveRide(
             <Show when=locked>
                 <div class="notice" role="alert">
                     <p>"Your driver entered a wrong PIN too many times. Re-confirm to get a new PIN."</p>
-                    <button type="button" class="primary" disabled=move || reconfirm.pending().get()
-                        on:click=move |_| { reconfirm.dispatch(ReconfirmRide { id: id() }); }>
-                        "Re-confirm ride"
-                    </button>
+                    <ActionForm action=reconfirm attr:class="inline">
+                        <input type="hidden" name="id" value=id/>
+                        <button type="submit" class="primary" disabled=move || reconfirm.pending().get()>
+                            "Re-confirm ride"
+                        </button>
+                    </ActionForm>
                 </div>
             </Show>
             <CityMap label="Your ride on the map" markers/>
             <p class="form-error" role="alert">{move || action_error().map(|e| e.message().to_owned())}</p>
             <Show when=cancellable>
-                <button type="button" class="danger" disabled=move || cancel.pending().get()
-                    on:click=move |_| { cancel.dispatch(CancelRide { id: id() }); }>
-                    {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel ride" }}
-                </button>
+                <ActionForm action=cancel attr:class="inline">
+                    <input type="hidden" name="id" value=id/>
+                    <button type="submit" class="danger" disabled=move || cancel.pending().get()>
+                        {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel ride" }}
+                    </button>
+                </ActionForm>
             </Show>
         </section>
     }
@@ -670,6 +751,7 @@ fn ActiveRide(
 fn LastRide(history: Memo<Vec<RideView>>, rate: ServerAction<RateRide>) -> impl IntoView {
     let last =
         Memo::new(move |_| history.with(|h| h.first().filter(|r| r.status.is_final()).cloned()));
+    let rate_error = form_error(rate, Auth::expect().flash);
     move || {
         last.get().map(|ride| {
             let id = ride.id.to_string();
@@ -680,23 +762,22 @@ fn LastRide(history: Memo<Vec<RideView>>, rate: ServerAction<RateRide>) -> impl 
                     <p role="status" data-testid="last-ride-status">{ride.status.describe()}</p>
                     <p>{format!("{} → {} · {}", ride.pickup_name, ride.dropoff_name, ride.fare)}</p>
                     {needs_rating.then(|| view! {
-                        <div role="group" aria-labelledby="rate-label" class="stars">
+                        // One form, a submit button per star: the pressed one posts its `stars`.
+                        <ActionForm action=rate attr:class="stars" attr:role="group" attr:aria-labelledby="rate-label">
                             <p id="rate-label">"Rate your driver"</p>
-                            {(1..=5u8).map(|n| {
-                                let id = id.clone();
-                                view! {
-                                    <button type="button" aria-label=format!("{n} star{}", if n == 1 { "" } else { "s" })
-                                        disabled=move || rate.pending().get()
-                                        on:click=move |_| { rate.dispatch(RateRide { id: id.clone(), stars: n.to_string() }); }>
-                                        {"★".repeat(n as usize)}
-                                    </button>
-                                }
+                            <input type="hidden" name="id" value=id.clone()/>
+                            {(1..=5u8).map(|n| view! {
+                                <button type="submit" name="stars" value=n.to_string()
+                                    aria-label=format!("{n} star{}", if n == 1 { "" } else { "s" })
+                                    disabled=move || rate.pending().get()>
+                                    {"★".repeat(n as usize)}
+                                </button>
                             }).collect_view()}
-                        </div>
+                        </ActionForm>
                     })}
                     {ride.rating.map(|n| view! { <p>{format!("You rated this ride {n} of 5.")}</p> })}
                     <p class="form-error" role="alert">
-                        {move || rate.value().get().and_then(Result::err).map(|e| e.message().to_owned())}
+                        {move || rate_error.get().map(|e| e.message().to_owned())}
                     </p>
                 </section>
             }

@@ -7,7 +7,9 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{client_key, fast_dispatch, teleporting_drivers, Browser, Cluster, PICKUP};
+use crate::harness::{
+    client_key, fast_dispatch, teleporting_drivers, unique_email, Browser, Cluster, PICKUP,
+};
 
 /// A position `metres` north of the pickup (about).
 fn north_of_pickup(metres: f64) -> (f64, f64) {
@@ -796,4 +798,70 @@ async fn driver_state(
     let answer = driver.get(app, &path).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     answer.json()
+}
+
+#[tokio::test]
+async fn a_ride_requested_by_place_ids_works_with_and_without_javascript() {
+    let cluster = Cluster::start().await;
+    let mut rider = Browser::new();
+    rider
+        .sign_up(&cluster.a, "Pia", &unique_email("pia"), "rider")
+        .await;
+
+    // Unknown ids and a form with neither an id nor coordinates are refused with the field.
+    let unknown = rider
+        .post(
+            &cluster.a,
+            "/api/request_ride",
+            &[
+                ("pickup_place", "atlantis"),
+                ("dropoff_place", "market-hall"),
+                ("client_key", &client_key()),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+    assert_eq!(unknown.json()["field"], "pickup");
+    let empty = rider
+        .post(
+            &cluster.a,
+            "/api/request_ride",
+            &[("client_key", &client_key())],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.body);
+    assert_eq!(
+        empty.json()["message"],
+        "choose a pickup from the list or on the map"
+    );
+
+    // Posted as a browser without JavaScript posts the screen's form: the lists' ids, the
+    // empty hidden fields, and back to the page with a 303.
+    let referer = cluster.b.url("/rider");
+    let key = client_key();
+    let posted = rider
+        .send(
+            reqwest::Method::POST,
+            cluster.b.url("/api/request_ride"),
+            &[
+                ("pickup_place", "central-station"),
+                ("dropoff_place", "market-hall"),
+                ("pickup_lat", ""),
+                ("pickup_lng", ""),
+                ("pickup_name", ""),
+                ("dropoff_lat", ""),
+                ("dropoff_lng", ""),
+                ("dropoff_name", ""),
+                ("client_key", &key),
+            ],
+            &[("accept", "text/html"), ("referer", &referer)],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    assert_eq!(posted.headers["location"], "/rider");
+
+    let current = rider.get(&cluster.a, "/api/current_ride").await.json();
+    assert_eq!(current["pickup_name"], "Central Station");
+    assert_eq!(current["dropoff_name"], "Market Hall");
+    assert_eq!(current["status"], "searching");
 }
