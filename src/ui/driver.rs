@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_use::{use_geolocation_with_options, UseGeolocationOptions};
 
 use super::forms::{form_error, invalid, kept_value, FieldError, FormError};
@@ -19,6 +20,7 @@ use super::live::{use_live_while, LiveIndicator, LiveLink};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use super::session::Auth;
+use super::sound::chime;
 use crate::api::drivers::{
     get_driver_state, AcceptRide, Arrive, Complete, DeclineRide, GoOffline, GoOnline, SaveCar,
     SendPosition, StartTrip,
@@ -330,7 +332,8 @@ fn DriverBody(
                         Ok(ride) => ride_ended(&ride),
                         Err(_) => "Your ride has ended.".to_owned(),
                     };
-                    notice.set(Some(text));
+                    // The screen may be gone by now (the driver left the page).
+                    let _ = notice.try_set(Some(text));
                 });
             }
             (Work::Idle, Work::Idle) => {}
@@ -705,8 +708,15 @@ fn OfferCard(
         })
     };
     let (accept_id, decline_id) = (id.to_string(), id.to_string());
+    // A background tab tells the news in its title; a page the driver has used also chimes.
+    let title = move || match seconds_left.get() {
+        Some(s) if s > 0 => format!("New offer · {s} s · Hail"),
+        _ => "New offer · Hail".to_owned(),
+    };
+    Effect::new(move |_| chime());
 
     view! {
+        <Title text=title/>
         <section class="card offer" role="alert" data-testid="offer" aria-labelledby="offer-title">
             <div class="offer__head">
                 <h2 id="offer-title">"New ride offer"</h2>
@@ -770,6 +780,11 @@ fn RideCard(
         move || ride.with(|r| r.as_ref().map(f).unwrap_or_default())
     };
     let id_text = id.to_string();
+    // The status's head ("At the pickup") names a background tab.
+    let title = format!(
+        "{} · Hail",
+        driver_status(status).split(':').next().unwrap_or_default()
+    );
     let step = match status {
         RideStatus::DriverAssigned => {
             let arrive = actions.arrive;
@@ -804,6 +819,7 @@ fn RideCard(
     };
 
     view! {
+        <Title text=title/>
         <section class="card ride" data-testid="active-ride" aria-labelledby="ride-title">
             <h2 id="ride-title">{read(|r| format!("Ride for {}", r.rider_name))}</h2>
             <p class="ride__status" data-testid="ride-status" role="status">

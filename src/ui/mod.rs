@@ -12,3 +12,4 @@ pub mod nearby;
 pub mod poll;
 pub mod rider;
 pub mod session;
+pub mod sound;
