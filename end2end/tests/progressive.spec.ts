@@ -17,6 +17,16 @@ async function requestFromLists(rider: Page): Promise<void> {
 test("without JavaScript a rider requests, cancels, rides and rates", async ({ browser }) => {
   const riderContext = await browser.newContext({ javaScriptEnabled: false });
   const driverContext = await browser.newContext();
+  // Counts the tones the driver's page starts (an offer chimes once the page has been used).
+  await driverContext.addInitScript(() => {
+    const counted = window as unknown as { tones: number };
+    counted.tones = 0;
+    const start = OscillatorNode.prototype.start;
+    OscillatorNode.prototype.start = function (...args: Parameters<typeof start>) {
+      counted.tones += 1;
+      return start.apply(this, args);
+    };
+  });
   try {
     const rider = await riderContext.newPage();
     await open(rider, A, "/signup", { js: false });
@@ -44,6 +54,8 @@ test("without JavaScript a rider requests, cancels, rides and rates", async ({ b
     const offer = driver.getByTestId("offer");
     await expect(offer).toBeVisible({ timeout: 15_000 });
     await expect(driver).toHaveTitle(/^New offer · (\d+ s · )?Hail$/);
+    // The driver has clicked on the page (going online), so the offer chimes.
+    await expect.poll(() => driver.evaluate(() => (window as unknown as { tones: number }).tones)).toBeGreaterThan(0);
     await offer.getByRole("button", { name: "Accept" }).click();
     const ride = driver.getByTestId("active-ride");
     await expect(driver).toHaveTitle("Drive to the pickup · Hail");
