@@ -70,10 +70,13 @@ export async function signUp(page: Page, base: string, account: Account): Promis
   await expect(who(page)).toHaveText(`Logged in as ${account.name} (${account.role})`);
 }
 
-/** Clicks a map (an SVG with role img, named `label`) at a fraction of its width and height. */
+/**
+ * Clicks a map (an SVG with role img, named `label`) at a fraction of the drawn city's width and
+ * height: the city's land, which the screen's map letterboxes inside its box.
+ */
 export async function clickMapAt(page: Page, label: string, fx: number, fy: number): Promise<void> {
   const map = page.getByRole("img", { name: label });
-  const box = await map.boundingBox();
+  const box = await map.locator(".city-map__land").boundingBox();
   if (!box) throw new Error(`map ${label} is not visible`);
   await page.mouse.click(box.x + box.width * fx, box.y + box.height * fy);
 }

@@ -20,6 +20,7 @@ use super::live::{use_live_while, LiveIndicator, LiveLink};
 use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::poll::use_poll;
 use super::session::Auth;
+use super::sheet::Sheet;
 use super::sound::chime;
 use crate::api::drivers::{
     get_driver_state, AcceptRide, Arrive, Complete, DeclineRide, GoOffline, GoOnline, SaveCar,
@@ -55,7 +56,11 @@ pub fn DriverPage() -> impl IntoView {
     let screen = Screen::new(is_driver);
     view! {
         <RoleGate role=Role::Driver>
-            <DriverScreen screen/>
+            <div class="screen">
+                <Sheet label="Your work">
+                    <DriverScreen screen/>
+                </Sheet>
+            </div>
         </RoleGate>
     }
 }

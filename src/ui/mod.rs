@@ -12,4 +12,5 @@ pub mod nearby;
 pub mod poll;
 pub mod rider;
 pub mod session;
+pub mod sheet;
 pub mod sound;

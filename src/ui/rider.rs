@@ -22,6 +22,7 @@ use super::map::{CityMap, Marker, MarkerKind, PlacePicker};
 use super::nearby::NearbyCars;
 use super::poll::use_poll;
 use super::session::Auth;
+use super::sheet::{Sheet, SheetState};
 use crate::api::get_location;
 use crate::api::rides::{
     current_ride, get_quote, nearby_drivers, ride_history, CancelRide, RateRide, ReconfirmRide,
@@ -41,12 +42,16 @@ pub fn RiderPage() -> impl IntoView {
     let location = SavedLocation::load();
     view! {
         <RoleGate role=Role::Rider>
-            <section class="card intro" aria-labelledby="rider-title">
-                <h1 id="rider-title">"Rider"</h1>
-                <p>"Choose where you are and where you are going, see the fare, and ride."</p>
-            </section>
-            <RiderScreen first/>
-            <LocationPanel location/>
+            <div class="screen">
+                <Sheet label="Your ride">
+                    <section class="card intro" aria-labelledby="rider-title">
+                        <h1 id="rider-title">"Rider"</h1>
+                        <p>"Choose where you are and where you are going, see the fare, and ride."</p>
+                    </section>
+                    <RiderScreen first/>
+                    <LocationPanel location/>
+                </Sheet>
+            </div>
         </RoleGate>
     }
 }
@@ -526,19 +531,6 @@ fn RequestPanel(
     view! {
         <section class="card" aria-labelledby="request-title">
             <h2 id="request-title">"Where to?"</h2>
-            <fieldset class="field picking">
-                <legend>"A click on the map sets"</legend>
-                <label class="choice">
-                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Pickup
-                        on:change=move |_| picking.set(Picking::Pickup)/>
-                    " the pickup"
-                </label>
-                <label class="choice">
-                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Dropoff
-                        on:change=move |_| picking.set(Picking::Dropoff)/>
-                    " the drop-off"
-                </label>
-            </fieldset>
             <CityMap label="Choose your pickup and drop-off" markers on_pick/>
             <ActionForm action=request attr:class="request-form" attr:aria-labelledby="request-title">
                 <div class="row">
@@ -596,6 +588,19 @@ fn RequestPanel(
                     {move || if request.pending().get() { "Requesting…" } else { "Request ride" }}
                 </button>
             </ActionForm>
+            <fieldset class="field picking">
+                <legend>"A click on the map sets"</legend>
+                <label class="choice">
+                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Pickup
+                        on:change=move |_| picking.set(Picking::Pickup)/>
+                    " the pickup"
+                </label>
+                <label class="choice">
+                    <input type="radio" name="picking" checked=move || picking.get() == Picking::Dropoff
+                        on:change=move |_| picking.set(Picking::Dropoff)/>
+                    " the drop-off"
+                </label>
+            </fieldset>
         </section>
     }
 }
@@ -687,6 +692,8 @@ fn ActiveRide(
     let (cancel_error, reconfirm_error) = (form_error(cancel, flash), form_error(reconfirm, flash));
     let action_error = move || cancel_error.get().or_else(|| reconfirm_error.get());
 
+    // The ride starts: on a phone the sheet goes down so the map shows the ride.
+    Effect::new(move |_| SheetState::collapse_on_phone());
     // A background tab tells how the ride stands.
     let title = move || {
         status
