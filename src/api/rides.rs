@@ -22,8 +22,9 @@ pub async fn get_quote(
     use crate::domain::Role;
     use crate::server::{session, AppState};
 
-    let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| rename(e, "pickup"))?;
-    let dropoff = GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| rename(e, "dropoff"))?;
+    let pickup = GeoPoint::parse(&pickup_lat, &pickup_lng).map_err(|e| e.for_field("pickup"))?;
+    let dropoff =
+        GeoPoint::parse(&dropoff_lat, &dropoff_lng).map_err(|e| e.for_field("dropoff"))?;
     session::require_role(Role::Rider).await?;
     AppState::current()?.dispatch.quote(pickup, dropoff).await
 }
@@ -170,16 +171,4 @@ async fn rider_step(id: String, step: RiderStep) -> Result<RideView, AppError> {
         RiderStep::Rate(stars) => Step::Rate(stars),
     };
     AppState::current()?.dispatch.step(&rider, &id, step).await
-}
-
-/// A coordinate error names the place it belongs to ("pickup", "dropoff").
-#[cfg(feature = "ssr")]
-fn rename(err: AppError, field: &str) -> AppError {
-    match err {
-        AppError::Validation { message, .. } => AppError::Validation {
-            field: Some(field.to_owned()),
-            message: format!("{field}: {message}"),
-        },
-        other => other,
-    }
 }

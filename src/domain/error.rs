@@ -107,6 +107,18 @@ impl AppError {
         }
     }
 
+    /// A validation error of a part (a coordinate) as the error of the whole it belongs to
+    /// (`field`: "pickup", "dropoff"), named in the message too; any other error unchanged.
+    pub fn for_field(self, field: &str) -> Self {
+        match self {
+            Self::Validation { message, .. } => Self::Validation {
+                field: Some(field.to_owned()),
+                message: format!("{field}: {message}"),
+            },
+            other => other,
+        }
+    }
+
     /// The form field this error belongs beside, if any.
     pub fn field(&self) -> Option<&str> {
         match self {

@@ -299,13 +299,7 @@ pub fn parse_spot(
             format!("choose a {} from the list or on the map", spot_word(field)),
         ));
     }
-    let at = GeoPoint::parse(lat, lng).map_err(|err| match err {
-        AppError::Validation { message, .. } => AppError::Validation {
-            field: Some(field.to_owned()),
-            message,
-        },
-        other => other,
-    })?;
+    let at = GeoPoint::parse(lat, lng).map_err(|err| err.for_field(field))?;
     Ok((at, parse_place_name(name, field)?))
 }
 
@@ -516,6 +510,7 @@ mod tests {
         );
         let bad = parse_spot("", "north", "13.4", "", "pickup").unwrap_err();
         assert_eq!(bad.field(), Some("pickup"));
+        assert!(bad.message().starts_with("pickup: "), "{}", bad.message());
     }
 
     #[test]
