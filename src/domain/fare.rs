@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::streets::StreetGraph;
 use super::GeoPoint;
 
 /// An amount of money in cents. Never a float: fares are added and compared exactly.
@@ -40,7 +41,8 @@ impl Default for FareSchedule {
 /// The city's driving: streets are not straight lines, and traffic has a pace.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Driving {
-    /// Road distance over straight-line distance; about 1.3 in a gridded city.
+    /// Road distance over straight-line distance, for what the street map does not cover;
+    /// about 1.3 in a gridded city.
     pub detour_factor: f64,
     /// Average speed, km/h, stops included.
     pub speed_kmh: f64,
@@ -63,13 +65,23 @@ pub struct Trip {
 }
 
 impl Driving {
+    /// The trip from one point to another: along the city's streets where both ends are on
+    /// them, over the straight line and the detour factor where either is off the map.
     pub fn trip(&self, from: &GeoPoint, to: &GeoPoint) -> Trip {
-        self.trip_over(from.distance_m(to))
+        match StreetGraph::of_the_city().along(*from, *to) {
+            Some(route) => self.trip_along(route.remaining_m()),
+            None => self.trip_over(from.distance_m(to)),
+        }
     }
 
-    /// The trip over a straight-line distance: what a pickup ETA is made of.
+    /// The trip over a straight-line distance, the detour factor making it a road distance.
     pub fn trip_over(&self, straight_m: f64) -> Trip {
-        let distance_m = (straight_m * self.detour_factor).round().max(0.0);
+        self.trip_along(straight_m * self.detour_factor)
+    }
+
+    /// The trip over a distance driven on the streets.
+    pub fn trip_along(&self, road_m: f64) -> Trip {
+        let distance_m = road_m.round().max(0.0);
         let metres_per_second = (self.speed_kmh.max(1.0) * 1000.0) / 3600.0;
         Trip {
             distance_m: distance_m as u64,
@@ -175,17 +187,34 @@ mod tests {
     }
 
     #[test]
-    fn the_trip_follows_the_streets_at_the_citys_pace() {
+    fn off_the_street_map_the_trip_is_the_straight_line_and_the_detour() {
         let driving = Driving {
             detour_factor: 1.5,
             speed_kmh: 36.0, // 10 m/s
         };
+        // Far south of the demo city.
         let a = p(52.0, 13.0);
         let b = p(52.01, 13.0);
         let straight = a.distance_m(&b);
         let trip = driving.trip(&a, &b);
         assert_eq!(trip.distance_m, (straight * 1.5).round() as u64);
         assert_eq!(trip.duration_s, (straight * 1.5 / 10.0).round() as u64);
+    }
+
+    #[test]
+    fn in_the_city_the_trip_is_the_street_route_at_the_citys_pace() {
+        let driving = Driving {
+            detour_factor: 9.0, // unused on the streets
+            speed_kmh: 36.0,
+        };
+        let from = crate::domain::city::place("central-station").unwrap().at();
+        let to = crate::domain::city::place("harbour").unwrap().at();
+        let route = StreetGraph::of_the_city().along(from, to).unwrap();
+        let trip = driving.trip(&from, &to);
+        assert_eq!(trip.distance_m, route.remaining_m().round() as u64);
+        assert_eq!(trip.duration_s, (route.remaining_m() / 10.0).round() as u64);
+        assert!(trip.distance_m as f64 > from.distance_m(&to));
+        assert!((trip.distance_m as f64) < from.distance_m(&to) * 9.0);
     }
 
     #[test]

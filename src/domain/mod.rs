@@ -9,6 +9,7 @@ pub mod form;
 pub mod geo;
 pub mod live;
 pub mod ride;
+pub mod streets;
 pub mod tiles;
 pub mod time;
 

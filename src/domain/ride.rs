@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::fare::Cents;
+use super::streets::{Route, StreetGraph};
 use super::{AppError, GeoPoint};
 
 /// A ride's id: random, lowercase hex, fixed length.
@@ -445,9 +446,10 @@ pub struct RideView {
 
 impl RideView {
     /// Seconds until the driver reaches where they are heading (the pickup, then the drop-off),
-    /// from their last position. The ride's own quote (`duration_s` for the straight-line
-    /// pickup-to-drop-off distance) sets the pace, so the estimate follows the server's driving
-    /// model without knowing it.
+    /// from their last position, along the streets where the map has them. The ride's own
+    /// quote sets the pace (`duration_s` over `distance_m`), so the estimate follows the
+    /// server's driving model without knowing it; off the street map the quote's own ratio of
+    /// road to straight line stands in for the streets.
     pub fn eta_s(&self) -> Option<u64> {
         let at = self.driver_position?;
         let target = match self.status {
@@ -455,11 +457,41 @@ impl RideView {
             RideStatus::InProgress => self.dropoff,
             _ => return None,
         };
-        let trip_m = self.pickup.distance_m(&self.dropoff);
-        if trip_m < 1.0 {
+        if self.distance_m == 0 {
             return None;
         }
-        Some((self.duration_s as f64 * at.distance_m(&target) / trip_m).round() as u64)
+        let left_m = match self.route_ahead() {
+            Some(route) => route.remaining_m(),
+            None => {
+                let straight = self.pickup.distance_m(&self.dropoff);
+                let detour = if straight >= 1.0 {
+                    self.distance_m as f64 / straight
+                } else {
+                    1.0
+                };
+                at.distance_m(&target) * detour
+            }
+        };
+        Some((self.duration_s as f64 * left_m / self.distance_m as f64).round() as u64)
+    }
+
+    /// The way the driver still has to go along the streets: from their last position to the
+    /// pickup while they come, to the drop-off during the trip; `None` before a driver, after
+    /// the trip, or off the street map.
+    pub fn route_ahead(&self) -> Option<Route> {
+        let at = self.driver_position?;
+        let target = match self.status {
+            RideStatus::DriverAssigned => self.pickup,
+            RideStatus::InProgress => self.dropoff,
+            _ => return None,
+        };
+        StreetGraph::of_the_city().along(at, target)
+    }
+
+    /// The trip's own way from the pickup to the drop-off along the streets, for the map before
+    /// the trip starts; `None` off the street map.
+    pub fn trip_route(&self) -> Option<Route> {
+        StreetGraph::of_the_city().along(self.pickup, self.dropoff)
     }
 }
 
@@ -553,19 +585,50 @@ mod tests {
     }
 
     #[test]
-    fn the_eta_scales_the_rides_own_pace_to_the_distance_left() {
+    fn off_the_street_map_the_eta_scales_the_rides_own_pace_to_the_straight_distance_left() {
+        // Far south of the demo city, where no street is drawn.
+        let off_map = |mut ride: RideView| {
+            ride.pickup = GeoPoint::new(52.02, 13.0).unwrap();
+            ride.dropoff = GeoPoint::new(52.0, 13.0).unwrap();
+            ride.driver_position = ride.driver_position.map(|p| {
+                GeoPoint::new(p.lat() - 0.5, 13.0).unwrap() // 52.52 -> 52.02, 52.51 -> 52.01
+            });
+            ride
+        };
         let halfway = GeoPoint::new(52.51, 13.40).ok();
-        assert_eq!(
-            ride_at(RideStatus::DriverAssigned, halfway).eta_s(),
-            Some(300)
-        );
+        let ride = off_map(ride_at(RideStatus::DriverAssigned, halfway));
+        assert!(ride.route_ahead().is_none());
+        assert_eq!(ride.eta_s(), Some(300));
         let at_pickup = GeoPoint::new(52.52, 13.40).ok();
         assert_eq!(
-            ride_at(RideStatus::InProgress, at_pickup).eta_s(),
+            off_map(ride_at(RideStatus::InProgress, at_pickup)).eta_s(),
             Some(600)
         );
         assert_eq!(ride_at(RideStatus::DriverArrived, at_pickup).eta_s(), None);
         assert_eq!(ride_at(RideStatus::DriverAssigned, None).eta_s(), None);
+    }
+
+    #[test]
+    fn in_the_city_the_eta_is_the_street_route_left_at_the_rides_pace() {
+        let place = |id| super::super::city::place(id).unwrap().at();
+        let mut ride = ride_at(RideStatus::DriverAssigned, Some(place("harbour")));
+        ride.pickup = place("central-station");
+        ride.dropoff = place("university");
+        let ahead = ride.route_ahead().expect("a street route to the pickup");
+        let pace = ride.duration_s as f64 / ride.distance_m as f64;
+        assert_eq!(
+            ride.eta_s(),
+            Some((ahead.remaining_m() * pace).round() as u64)
+        );
+        assert!(ahead.remaining_m() > place("harbour").distance_m(&ride.pickup));
+        // During the trip the route leads to the drop-off.
+        ride.status = RideStatus::InProgress;
+        ride.driver_position = Some(ride.pickup);
+        let trip = ride.route_ahead().unwrap();
+        assert_eq!(trip.points().last(), Some(ride.dropoff));
+        assert_eq!(ride.trip_route().unwrap().remaining_m(), trip.remaining_m());
+        ride.status = RideStatus::Completed;
+        assert!(ride.route_ahead().is_none());
     }
 
     #[test]

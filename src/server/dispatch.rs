@@ -184,18 +184,21 @@ impl Dispatch {
 
     pub async fn quote(&self, pickup: GeoPoint, dropoff: GeoPoint) -> Result<Quote, AppError> {
         let (distance_m, duration_s, fare) = self.quote_trip(&pickup, &dropoff);
-        let nearest: String = self
+        // The nearest free driver's position, as Redis stored it: the pickup ETA is their
+        // drive to the pickup along the streets.
+        let nearest: Vec<String> = self
             .invoke(&NEAREST, &self.drivers_index())
             .arg(pickup.lat())
             .arg(pickup.lng())
             .invoke_async(&mut self.redis.clone())
             .await
             .or_unavailable()?;
-        let pickup_eta_s = nearest
-            .parse::<f64>()
-            .ok()
-            .filter(|straight| *straight >= 0.0)
-            .map(|straight| self.driving.trip_over(straight).duration_s);
+        let pickup_eta_s = match nearest.as_slice() {
+            [lng, lat] => GeoPoint::parse(lat, lng)
+                .ok()
+                .map(|driver| self.driving.trip(&driver, &pickup).duration_s),
+            _ => None,
+        };
         Ok(Quote {
             distance_m,
             duration_s,

@@ -176,6 +176,76 @@ async fn a_full_ride_from_request_to_rating_across_two_instances() {
 }
 
 #[tokio::test]
+async fn the_quote_measures_the_trip_and_the_pickup_along_the_streets() {
+    use hail::domain::city::place;
+    use hail::domain::fare::Driving;
+    use hail::domain::streets::StreetGraph;
+
+    let driving = Driving {
+        detour_factor: 1.3,
+        speed_kmh: 36.0,
+    };
+    let cluster = Cluster::start_with(|c| {
+        c.detour_factor = driving.detour_factor;
+        c.driving_speed_kmh = driving.speed_kmh;
+    })
+    .await;
+    let (station, harbour, university) = (
+        place("central-station").unwrap().at(),
+        place("harbour").unwrap().at(),
+        place("university").unwrap().at(),
+    );
+    let _driver =
+        Browser::driver_online(&cluster.b, "Dan", (university.lat(), university.lng())).await;
+    let mut rider = Browser::rider(&cluster.a, "Rita").await;
+    let quote = |from: hail::domain::GeoPoint, to: hail::domain::GeoPoint| {
+        [
+            ("pickup_lat", from.lat().to_string()),
+            ("pickup_lng", from.lng().to_string()),
+            ("dropoff_lat", to.lat().to_string()),
+            ("dropoff_lng", to.lng().to_string()),
+        ]
+    };
+    let form = quote(station, harbour);
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = rider.post(&cluster.a, "/api/quote", &fields).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let json = answer.json();
+
+    let route = StreetGraph::of_the_city().along(station, harbour).unwrap();
+    let road_m = route.remaining_m();
+    assert!(
+        road_m > station.distance_m(&harbour) * 1.05,
+        "the streets wind"
+    );
+    assert_eq!(json["distance_m"], road_m.round() as u64, "{json}");
+    assert_eq!(json["duration_s"], (road_m.round() / 10.0).round() as u64);
+    // The driver's way to the pickup, along the streets from where Redis has them (its GEO
+    // index keeps positions to about a centimetre, so allow a second).
+    let approach_m = StreetGraph::of_the_city()
+        .along(university, station)
+        .unwrap()
+        .remaining_m();
+    let eta = json["pickup_eta_s"].as_u64().expect("a driver is near");
+    assert!(
+        eta.abs_diff((approach_m / 10.0).round() as u64) <= 1,
+        "{eta} for {approach_m} m"
+    );
+
+    // Off the street map the detour factor measures the trip.
+    let (far_a, far_b) = (
+        hail::domain::GeoPoint::new(52.60, 13.20).unwrap(),
+        hail::domain::GeoPoint::new(52.61, 13.20).unwrap(),
+    );
+    let form = quote(far_a, far_b);
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = rider.post(&cluster.a, "/api/quote", &fields).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let expected = (far_a.distance_m(&far_b) * 1.3).round() as u64;
+    assert_eq!(answer.json()["distance_m"], expected, "{}", answer.body);
+}
+
+#[tokio::test]
 async fn a_declined_offer_goes_to_the_next_nearest_driver() {
     let cluster = Cluster::start_with(fast_dispatch).await;
     let mut near = Browser::driver_online(&cluster.a, "Near", north_of_pickup(300.0)).await;
