@@ -51,11 +51,13 @@ for (const [size, viewport] of [
       await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
       await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
       await expect(rider.getByTestId("quote-fare")).toBeVisible();
+      await expect(rider.getByTestId("route")).toBeVisible();
       await shot(rider, info, `rider-quote-${size}`);
       await rider.getByRole("button", { name: "Request ride" }).click();
 
       const offer = driver.getByTestId("offer");
       await expect(offer).toBeVisible({ timeout: 15_000 });
+      await expect(driver.getByTestId("approach-route")).toBeVisible();
       expect(await mapShare(driver)).toBeGreaterThanOrEqual(0.6);
       await shot(driver, info, `driver-offer-${size}`);
       await offer.getByRole("button", { name: "Accept" }).click();
@@ -69,6 +71,7 @@ for (const [size, viewport] of [
       await ride.getByLabel("Rider's PIN").fill(pin);
       await ride.getByRole("button", { name: "Start trip" }).click();
       await expect(rider.getByTestId("ride-status")).toHaveText("On the way to your destination", { timeout: 15_000 });
+      await expect(rider.getByTestId("route")).toBeVisible();
       await shot(rider, info, `rider-in-trip-${size}`);
       await shot(driver, info, `driver-in-trip-${size}`);
 

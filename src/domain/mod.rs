@@ -4,6 +4,7 @@ pub mod account;
 pub mod cells;
 pub mod city;
 pub mod error;
+pub mod eta;
 pub mod fare;
 pub mod form;
 pub mod geo;

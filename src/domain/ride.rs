@@ -493,6 +493,36 @@ impl RideView {
     pub fn trip_route(&self) -> Option<Route> {
         StreetGraph::of_the_city().along(self.pickup, self.dropoff)
     }
+
+    /// What a map of this ride draws: the trip from the pickup to the drop-off until it starts,
+    /// then from the car on to the drop-off; while the driver comes, also their way to the
+    /// pickup. Nothing once the ride is over. Both follow the car as its position moves.
+    pub fn routes(&self) -> RideRoutes {
+        match self.status {
+            RideStatus::Searching | RideStatus::DriverArrived => RideRoutes {
+                approach: None,
+                trip: self.trip_route(),
+            },
+            RideStatus::DriverAssigned => RideRoutes {
+                approach: self.route_ahead(),
+                trip: self.trip_route(),
+            },
+            RideStatus::InProgress => RideRoutes {
+                approach: None,
+                trip: self.route_ahead().or_else(|| self.trip_route()),
+            },
+            _ => RideRoutes::default(),
+        }
+    }
+}
+
+/// The lines a map of a ride draws (see [`RideView::routes`]).
+#[derive(Debug, Clone, Default)]
+pub struct RideRoutes {
+    /// The driver's way to the pickup.
+    pub approach: Option<Route>,
+    /// The rider's way to the drop-off.
+    pub trip: Option<Route>,
 }
 
 #[cfg(test)]
@@ -629,6 +659,42 @@ mod tests {
         assert_eq!(ride.trip_route().unwrap().remaining_m(), trip.remaining_m());
         ride.status = RideStatus::Completed;
         assert!(ride.route_ahead().is_none());
+    }
+
+    #[test]
+    fn the_map_draws_the_approach_while_the_driver_comes_and_the_trip_from_the_car_after() {
+        let place = |id| super::super::city::place(id).unwrap().at();
+        let (car, pickup, dropoff) = (place("harbour"), place("central-station"), place("stadium"));
+        let mut ride = ride_at(RideStatus::Searching, None);
+        (ride.pickup, ride.dropoff) = (pickup, dropoff);
+        let ends = |r: &Option<Route>| {
+            r.as_ref()
+                .map(|r| (r.position(), r.points().last().unwrap()))
+        };
+
+        let searching = ride.routes();
+        assert!(searching.approach.is_none());
+        assert_eq!(ends(&searching.trip), Some((pickup, dropoff)));
+
+        ride.status = RideStatus::DriverAssigned;
+        ride.driver_position = Some(car);
+        let coming = ride.routes();
+        assert_eq!(ends(&coming.approach), Some((car, pickup)));
+        assert_eq!(ends(&coming.trip), Some((pickup, dropoff)));
+
+        // Half a kilometre on, the approach starts where the car is now.
+        let mut ahead = coming.approach.unwrap();
+        let moved = ahead.advance(500.0);
+        ride.driver_position = Some(moved);
+        assert_eq!(ends(&ride.routes().approach), Some((moved, pickup)));
+
+        ride.status = RideStatus::InProgress;
+        let riding = ride.routes();
+        assert!(riding.approach.is_none());
+        assert_eq!(ends(&riding.trip), Some((moved, dropoff)));
+
+        ride.status = RideStatus::Completed;
+        assert!(ride.routes().trip.is_none());
     }
 
     #[test]

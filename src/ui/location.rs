@@ -49,8 +49,7 @@ pub fn LocationPanel(location: SavedLocation) -> impl IntoView {
     // Geolocation is asked for only when the user presses the button.
     let geo = use_geolocation_with_options(UseGeolocationOptions::default().immediate(false));
     let (locating, set_locating) = signal(false);
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    let hydrated = crate::ui::use_hydrated();
     let pause = geo.pause.clone();
     Effect::new(move |_| {
         if !locating.get() {

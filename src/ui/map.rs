@@ -59,12 +59,65 @@ pub struct Marker {
     pub label: String,
 }
 
-/// The city with its streets, places and `markers`. With `on_pick`, a click on the map picks the
+/// Which way a drawn route is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    /// The rider's way from the pickup (or the car) to the drop-off.
+    Trip,
+    /// The driver's way to the pickup.
+    Approach,
+}
+
+impl RouteKind {
+    /// What end-to-end tests select on.
+    fn test_id(self) -> &'static str {
+        match self {
+            RouteKind::Trip => "route",
+            RouteKind::Approach => "approach-route",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            RouteKind::Trip => "city-map__route city-map__route--trip",
+            RouteKind::Approach => "city-map__route city-map__route--approach",
+        }
+    }
+}
+
+/// A route to draw: its points along the streets, the first where the way starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteLine {
+    pub kind: RouteKind,
+    pub points: Vec<GeoPoint>,
+}
+
+impl RouteLine {
+    /// The lines of a ride's map (see `RideView::routes`), the approach drawn under the trip.
+    pub fn of_ride(routes: crate::domain::ride::RideRoutes) -> Vec<RouteLine> {
+        [
+            (RouteKind::Approach, routes.approach),
+            (RouteKind::Trip, routes.trip),
+        ]
+        .into_iter()
+        .filter_map(|(kind, route)| {
+            route.map(|r| RouteLine {
+                kind,
+                points: r.points().collect(),
+            })
+        })
+        .filter(|line| line.points.len() >= 2)
+        .collect()
+    }
+}
+
+/// The city with its streets, places, `routes` and `markers`. With `on_pick`, a click on the map picks the
 /// point under the pointer; clicks on the letterbox around the drawing pick nothing.
 #[component]
 pub fn CityMap(
     #[prop(into)] label: String,
     #[prop(into)] markers: Signal<Vec<Marker>>,
+    #[prop(optional, into)] routes: Option<Signal<Vec<RouteLine>>>,
     #[prop(optional)] on_pick: Option<Callback<GeoPoint>>,
 ) -> impl IntoView {
     let (width, height) = BOUNDS.view_size();
@@ -162,6 +215,27 @@ pub fn CityMap(
                             }
                         })
                         .collect_view()}
+                </g>
+                // A white casing under each line, as road maps draw routes over streets.
+                <g class="city-map__routes">
+                    {move || {
+                        routes
+                            .map(|r| r.get())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|line| {
+                                let drawn = line_points(&line.points);
+                                view! {
+                                    <polyline class="city-map__route-casing" points=drawn.clone()/>
+                                    <polyline
+                                        class=line.kind.class()
+                                        data-testid=line.kind.test_id()
+                                        points=drawn
+                                    />
+                                }
+                            })
+                            .collect_view()
+                    }}
                 </g>
                 <g class="city-map__places">
                     {PLACES.iter().map(|p| place_view(p.lat, p.lng, p.id, p.name)).collect_view()}
@@ -488,10 +562,18 @@ pub fn PlacePicker(
 /// SVG `points` for `(lat, lng)` pairs. Every constant is checked valid by the city's tests, so
 /// skipping an invalid one is never expected to happen; it just keeps the render panic-free.
 fn points(pairs: &[(f64, f64)]) -> String {
-    pairs
+    let valid: Vec<GeoPoint> = pairs
         .iter()
         .filter_map(|&(lat, lng)| GeoPoint::new(lat, lng).ok())
-        .map(|at| {
+        .collect();
+    line_points(&valid)
+}
+
+/// SVG `points` for a route's points.
+fn line_points(points: &[GeoPoint]) -> String {
+    points
+        .iter()
+        .map(|&at| {
             let (x, y) = BOUNDS.project(at);
             format!("{},{}", num(x), num(y))
         })

@@ -11,6 +11,18 @@ pub mod map;
 pub mod nearby;
 pub mod poll;
 pub mod rider;
+pub mod screen;
 pub mod session;
 pub mod sheet;
 pub mod sound;
+
+use leptos::prelude::*;
+
+/// False in the server's render and in the browser's first (hydrating) render, true once the page
+/// is live: effects run only in the browser, after hydration. What depends on browser-only state
+/// (a clock, a chosen spot, the pointer) reads it, so both renders agree.
+pub fn use_hydrated() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated
+}

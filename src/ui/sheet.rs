@@ -37,9 +37,8 @@ pub fn Sheet(
 ) -> impl IntoView {
     // Expanded on both sides at first, so hydration agrees; effects run only in the browser.
     let expanded = RwSignal::new(true);
-    let (hydrated, set_hydrated) = signal(false);
+    let hydrated = crate::ui::use_hydrated();
     Effect::new(move |_| {
-        set_hydrated.set(true);
         if is_phone() {
             expanded.set(false);
         }
