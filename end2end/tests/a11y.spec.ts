@@ -83,3 +83,57 @@ test("the rider's and driver's screens pass axe-core in each state", async ({ br
     await driverContext.close();
   }
 });
+
+test("status changes are announced, and the focus follows the panel a keyboard user's action opened", async ({ browser }) => {
+  const riderContext = await browser.newContext();
+  const driverContext = await browser.newContext();
+  try {
+    const rider = await riderContext.newPage();
+    const driver = await driverContext.newPage();
+    await driverOnline(driver, B, "Ada Announce");
+    await signUp(rider, A, freshAccount("rider", "Ravi Announce"));
+
+    // The live region is in the page from the start, silent until something changes.
+    const said = rider.getByTestId("announcer");
+    await expect(said).toHaveAttribute("aria-live", "polite");
+    await expect(said).toHaveText("");
+
+    // Requested from the keyboard: the Request button goes with its form, and the focus goes
+    // to the ride's heading rather than being lost to the page.
+    await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Central Station" });
+    await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Market Hall" });
+    await expect(rider.getByTestId("quote-fare")).toBeVisible();
+    await rider.getByRole("button", { name: "Request ride" }).focus();
+    await rider.keyboard.press("Enter");
+    await expect(rider.getByRole("heading", { name: "Your ride", exact: true })).toBeFocused();
+    await expect(said).toHaveText("Looking for a driver…");
+
+    // The driver accepts from the keyboard: the focus goes to the ride, each step is said.
+    const offer = driver.getByTestId("offer");
+    await expect(offer).toBeVisible({ timeout: 15_000 });
+    await offer.getByRole("button", { name: "Accept" }).focus();
+    await driver.keyboard.press("Enter");
+    await expect(driver.getByRole("heading", { name: /^Ride for / })).toBeFocused();
+    await expect(driver.getByTestId("announcer")).toHaveText("Drive to the pickup");
+    await expect(said).toHaveText("Your driver is on the way");
+
+    await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).focus();
+    await driver.keyboard.press("Enter");
+    await expect(driver.getByTestId("announcer")).toHaveText(/^At the pickup/);
+    await expect(driver.getByRole("heading", { name: /^Ride for / })).toBeFocused();
+    await expect(said).toHaveText("Your driver has arrived");
+
+    // The rider cancels from the keyboard: the focus goes to how the last ride ended, and the
+    // driver hears of it.
+    await rider.getByRole("button", { name: "Cancel ride" }).focus();
+    await rider.keyboard.press("Enter");
+    await expect(rider.getByRole("heading", { name: "Your last ride" })).toBeFocused();
+    await expect(driver.getByTestId("announcer")).toHaveText("The rider cancelled the ride.");
+
+    await driver.getByRole("button", { name: "Go offline" }).click();
+    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are offline/);
+  } finally {
+    await riderContext.close();
+    await driverContext.close();
+  }
+});

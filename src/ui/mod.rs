@@ -1,5 +1,6 @@
 //! Components, in a tree that mirrors the screens.
 
+pub mod announce;
 pub mod auth;
 pub mod driver;
 pub mod forms;

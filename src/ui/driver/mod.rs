@@ -28,6 +28,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_use::{use_geolocation_with_options, UseGeolocationOptions};
 
+use super::announce::{announce_changes, take_lost_focus, Announcements, Announcer};
 use super::forms::{form_error, invalid, kept_value, FieldError, FormError};
 use super::layout::RoleGate;
 use super::live::{use_live_while, LiveIndicator, LiveLink};
@@ -62,6 +63,7 @@ const HISTORY_SHOWN: usize = 5;
 
 #[component]
 pub fn DriverPage() -> impl IntoView {
+    Announcer::provide();
     // The screen's state, its resources among them, is made here, outside the gate's
     // `Transition` (see `ui::location::SavedLocation`); the live connection opens, and the state
     // is polled, only once the visitor is known to be a driver.
@@ -73,6 +75,7 @@ pub fn DriverPage() -> impl IntoView {
     view! {
         <RoleGate role=Role::Driver>
             <div class="screen">
+                <Announcements/>
                 <Sheet label="Your work">
                     <DriverScreen screen/>
                 </Sheet>
@@ -312,6 +315,13 @@ fn DriverBody(
 
     // Tells the driver what happened to an offer or ride that left the screen.
     let notice = RwSignal::new(None::<String>);
+    // Said as it happens: each step of the ride, and what became of one that left the screen
+    // (the offer itself is an alert).
+    announce_changes(move || match work.get() {
+        Work::Ride(_, status) => Some(driver_status(status).to_owned()),
+        _ => None,
+    });
+    announce_changes(move || notice.get());
     let declined = StoredValue::new(None::<RideId>);
     Effect::new(move |before: Option<Work>| {
         let now = work.get();

@@ -100,12 +100,14 @@ fn OfferCard(
         _ => "New offer · Hail".to_owned(),
     };
     Effect::new(move |_| chime());
+    let heading = NodeRef::new();
+    take_lost_focus(heading);
 
     view! {
         <Title text=title/>
         <section class="card offer" role="alert" data-testid="offer" aria-labelledby="offer-title">
             <div class="offer__head">
-                <h2 id="offer-title">"New ride offer"</h2>
+                <h2 id="offer-title" tabindex="-1" node_ref=heading>"New ride offer"</h2>
                 // Not announced every second: the alert itself says an offer came.
                 <p class="offer__countdown" data-testid="offer-countdown" aria-live="off">
                     {countdown}
@@ -203,11 +205,14 @@ fn RideCard(
         }
         _ => ().into_any(),
     };
+    // Each step rebuilds the card: the button just pressed went with the old one.
+    let heading = NodeRef::new();
+    take_lost_focus(heading);
 
     view! {
         <Title text=title/>
         <section class="card ride" data-testid="active-ride" aria-labelledby="ride-title">
-            <h2 id="ride-title">{read(|r| format!("Ride for {}", r.rider_name))}</h2>
+            <h2 id="ride-title" tabindex="-1" node_ref=heading>{read(|r| format!("Ride for {}", r.rider_name))}</h2>
             <p class="ride__status" data-testid="ride-status" role="status">
                 {driver_status(status)}
             </p>

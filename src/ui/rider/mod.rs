@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use request::RequestPanel;
 use ride::{ActiveRide, LastRide, PastRides};
 
+use super::announce::{announce_changes, Announcements, Announcer};
 use super::layout::RoleGate;
 use super::live::{use_live, LiveIndicator, LiveLink};
 use super::location::{LocationPanel, SavedLocation};
@@ -37,12 +38,14 @@ use crate::domain::{AppError, GeoPoint, Role};
 
 #[component]
 pub fn RiderPage() -> impl IntoView {
+    Announcer::provide();
     // The page's resources are made here, outside the gate's `Transition` (see `SavedLocation`).
     let first = Resource::new(|| (), |_| load());
     let location = SavedLocation::load();
     view! {
         <RoleGate role=Role::Rider>
             <div class="screen">
+                <Announcements/>
                 <Sheet label="Your ride">
                     <section class="card intro" aria-labelledby="rider-title">
                         <h1 id="rider-title">"Rider"</h1>
@@ -290,6 +293,8 @@ fn RiderBody(
         model.with(|m| m.as_ref().map(|m| m.history.clone()).unwrap_or_default())
     });
     let saved = model.with_untracked(|m| m.as_ref().and_then(|m| m.saved));
+    // Each change of the ride's status is said, the end of the ride included.
+    announce_changes(move || current.with(|r| r.as_ref().map(|r| r.status.describe().to_owned())));
 
     view! {
         {move || load_error.get().map(|err| view! { <p class="form-error" role="alert">{err.message().to_owned()}</p> })}

@@ -11,6 +11,7 @@ use crate::api::rides::{CancelRide, RateRide, ReconfirmRide};
 use crate::domain::eta::Countdown;
 use crate::domain::fare::{describe_distance, describe_duration};
 use crate::domain::ride::{RideId, RideStatus, RideView};
+use crate::ui::announce::take_lost_focus;
 use crate::ui::forms::form_error;
 use crate::ui::map::{CityMap, Marker, MarkerKind, RouteLine};
 use crate::ui::poll::use_poll;
@@ -75,6 +76,9 @@ pub(super) fn ActiveRide(
         move || current.with(|r| r.as_ref().map(f).unwrap_or_default())
     };
     let status = Memo::new(move |_| current.with(|r| r.as_ref().map(|r| r.status)));
+    // A request just made this panel: the Request button went with the form.
+    let heading = NodeRef::new();
+    take_lost_focus(heading);
     let id = move || current.with(|r| r.as_ref().map(|r| r.id.to_string()).unwrap_or_default());
     let markers = Signal::derive(move || {
         current.with(|r| {
@@ -144,7 +148,7 @@ pub(super) fn ActiveRide(
     view! {
         <Title text=title/>
         <section class="card ride" aria-labelledby="ride-title" data-testid="active-ride">
-            <h2 id="ride-title">"Your ride"</h2>
+            <h2 id="ride-title" tabindex="-1" node_ref=heading>"Your ride"</h2>
             <p class="ride-status" role="status" data-testid="ride-status">
                 {move || status.get().map(RideStatus::describe)}
             </p>
@@ -207,9 +211,11 @@ pub(super) fn LastRide(
         last.get().map(|ride| {
             let id = ride.id.to_string();
             let needs_rating = ride.status == RideStatus::Completed && ride.rating.is_none();
+            let last_heading = NodeRef::new();
+            take_lost_focus(last_heading);
             view! {
                 <section class="card notice" aria-labelledby="last-title" data-testid="last-ride">
-                    <h2 id="last-title">"Your last ride"</h2>
+                    <h2 id="last-title" tabindex="-1" node_ref=last_heading>"Your last ride"</h2>
                     <p role="status" data-testid="last-ride-status">{ride.status.describe()}</p>
                     <p>{format!("{} → {} · {}", ride.pickup_name, ride.dropoff_name, ride.fare)}</p>
                     {needs_rating.then(|| view! {
