@@ -11,6 +11,9 @@
 #   BENCH_ONLY=profile ./scripts/bench.sh      # a CPU profile of both instances at 10,000/s
 #                                              # (linux-perf; a flamegraph with inferno)
 #   BENCH_ONLY=burst BENCH_RUNS=4 ./scripts/bench.sh   # positions during a login burst, 4 times
+#   BENCH_ONLY=nearby ./scripts/bench.sh       # free cars pushed per map cell: 1000 free drivers,
+#                                              # without and then with 200 riders watching
+#                                              # (BENCH_NEARBY_PROFILE=1: perf on A meanwhile)
 #   BENCH_REDIS=cluster BENCH_ONLY=rides ./scripts/bench.sh   # on a six-node Redis Cluster
 #                                              # (3 primaries, a replica each) instead of one node
 set -euo pipefail
@@ -37,7 +40,7 @@ trap cleanup EXIT
 say() { printf '[bench] %s\n' "$*" >&2; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # profile and burst run only when asked for.
-wants() { [ -z "$only" ] && [ "$1" != profile ] && [ "$1" != burst ] || [ "$only" = "$1" ]; }
+wants() { [ -z "$only" ] && [ "$1" != profile ] && [ "$1" != burst ] && [ "$1" != nearby ] || [ "$only" = "$1" ]; }
 
 say "building the release server and the load generator"
 cargo build --release --features ssr --bins
@@ -194,6 +197,31 @@ if wants page; then
   # shellcheck disable=SC2046
   "$loadgen" page --label page --url "$(url a)" --path /rider --requests "$pages" \
     --concurrency 1 $(measured) >>"$results"
+fi
+if [ "$only" = nearby ]; then
+  # Free drivers on B over the whole city, a position a second each; measured alone, then with
+  # riders' sockets on A and B watching every cell.
+  drivers=${BENCH_NEARBY_DRIVERS:-1000} watchers=${BENCH_NEARBY_WATCHERS:-200}
+  [ -n "$quick" ] && drivers=100 watchers=20
+  say "nearby: $drivers free drivers on B, then $watchers riders watching every cell over A and B"
+  fresh_pair
+  # shellcheck disable=SC2046
+  "$loadgen" nearby --label nearby --driver-url "$(url b)" --watch-url "$(url a)" --watch-url "$(url b)" \
+    --drivers "$drivers" --watchers "$watchers" --secs "${BENCH_NEARBY_SECS:-20}" \
+    --redis-url "redis://127.0.0.1:$redis_port" $(measured) >>"$results" 2>"$work/loadgen.err" &
+  lg=$!
+  if [ -n "${BENCH_NEARBY_PROFILE:-}" ]; then
+    # 10 s of the watching half, on the riders' instance A: where the fan-out goes.
+    command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
+    until grep -q "riders start watching" "$work/loadgen.err"; do sleep 0.5; done
+    sleep 6
+    perf record -F 499 --call-graph dwarf,16384 -p "${pid[a]}" -o "$work/perf.data" -- sleep 10 \
+      2>"$work/perf.err" >&2
+    perf script -i "$work/perf.data" -F comm,pid,tid,time,event,ip,sym,dso 2>/dev/null >"$work/perf.script"
+    python3 benches/profile_summary.py "hail-a=${pid[a]}" <"$work/perf.script" >"$out/profile-nearby.summary.txt"
+    say "profile of A while riders watch: $out/profile-nearby.summary.txt"
+  fi
+  wait "$lg" || { cat "$work/loadgen.err" >&2; exit 1; }
 fi
 if [ "$only" = profile ]; then
   # 1000 rides x 10/s: 10,000 positions a second, sampled for 15 s once the phase runs.

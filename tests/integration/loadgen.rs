@@ -108,3 +108,52 @@ async fn a_location_saved_on_one_instance_is_read_back_on_the_other() {
     assert_eq!(run["mismatches"], 0, "{run}");
     assert_eq!(run["errors"], 0, "{run}");
 }
+
+#[tokio::test]
+async fn free_cars_reach_watching_riders_and_redis_counts_one_publish_per_car() {
+    let cluster = Cluster::start().await;
+    let (a, b) = (cluster.a.url(""), cluster.b.url(""));
+    let redis = cluster.redis.node().url();
+
+    let run = loadgen(&[
+        "nearby",
+        "--driver-url",
+        &b,
+        "--watch-url",
+        &a,
+        "--watch-url",
+        &b,
+        "--drivers",
+        "8",
+        "--watchers",
+        "4",
+        "--secs",
+        "3",
+        "--redis-url",
+        &redis,
+    ])
+    .await;
+
+    let (alone, watched) = (&run["no_watchers"], &run["watching"]);
+    // Eight drivers at one position a second each.
+    for half in [alone, watched] {
+        let sent = half["positions_per_s"].as_f64().unwrap();
+        assert!((6.0..=10.0).contains(&sent), "{half}");
+        let published = half["redis"]["publish_per_s"].as_f64().unwrap();
+        assert!(published > 0.0 && published <= sent + 0.5, "{half}");
+    }
+    assert!(alone["heard"].is_null(), "{alone}");
+    // Every watcher hears every car's publishes: four watchers, so about four times as many
+    // messages as publishes (the windows are not exactly aligned).
+    let heard = watched["heard"]["messages_per_s"].as_f64().unwrap();
+    let published = watched["redis"]["publish_per_s"].as_f64().unwrap();
+    assert!(
+        heard > published * 2.0 && heard <= published * 4.0 * 1.5 + 4.0,
+        "{heard} heard for {published} published: {watched}"
+    );
+    // Redis writes each publish once per watching instance, not once per rider.
+    assert!(
+        watched["redis"]["net_out_kb_per_s"].as_f64().is_some(),
+        "{watched}"
+    );
+}

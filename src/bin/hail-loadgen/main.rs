@@ -11,10 +11,12 @@
 //! Modes: `rides` (accepted rides whose drivers stream positions to their riders, in phases of
 //! a given rate, latency matched by ride and coordinates on this process's clock), `idle`
 //! (memory per idle logged-in socket), `session` (a location written on one instance and read
-//! on the other), `page` (a server-rendered page). Every mode can report the CPU and resident
+//! on the other), `page` (a server-rendered page), `nearby` (free drivers' positions pushed per
+//! map cell, measured without and with riders watching). Every mode can report the CPU and resident
 //! memory of the server processes named with `--pid`, and its own CPU.
 
 mod http;
+mod nearby;
 mod procfs;
 mod rides;
 mod stats;
@@ -38,6 +40,8 @@ enum Mode {
     Session(http::SessionArgs),
     /// A server-rendered page, logged in.
     Page(http::PageArgs),
+    /// Free drivers' positions pushed per map cell, without and with riders watching.
+    Nearby(nearby::NearbyArgs),
 }
 
 /// What every mode takes.
@@ -66,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Idle(args) => rides::idle(args).await,
             Mode::Session(args) => http::session(args).await,
             Mode::Page(args) => http::page(args).await,
+            Mode::Nearby(args) => nearby::nearby(args).await,
         }
     })?;
     println!("{line}");

@@ -23,7 +23,7 @@ use crate::procfs::{rss_all, rss_kib, CpuWindow};
 use crate::stats::summary;
 use crate::Common;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Handshakes in flight at once.
 const CONNECTS_AT_ONCE: usize = 64;
@@ -397,7 +397,7 @@ async fn pair(
 }
 
 /// Opens sockets, `CONNECTS_AT_ONCE` handshakes at a time, in order.
-async fn open_all<F>(opens: impl Iterator<Item = F>) -> anyhow::Result<Vec<Ws>>
+pub async fn open_all<F>(opens: impl Iterator<Item = F>) -> anyhow::Result<Vec<Ws>>
 where
     F: std::future::Future<Output = anyhow::Result<Ws>>,
 {
@@ -554,7 +554,7 @@ async fn drive(
 }
 
 /// Says goodbye, without waiting long for a peer that does not take it.
-async fn close(ws: &mut Ws) {
+pub async fn close(ws: &mut Ws) {
     let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
 }
 
