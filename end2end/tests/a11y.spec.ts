@@ -116,6 +116,10 @@ test("status changes are announced, and the focus follows the panel a keyboard u
     await expect(driver.getByRole("heading", { name: /^Ride for / })).toBeFocused();
     await expect(driver.getByTestId("announcer")).toHaveText("Drive to the pickup");
     await expect(said).toHaveText("Your driver is on the way");
+    // The map's text alternative: its label, and the status and ETA lines as its description.
+    await expect(rider.getByRole("img", { name: "Your ride on the map" })).toHaveAccessibleDescription(
+      /^Your driver is on the way Your driver is about \d+ min away$/,
+    );
 
     await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).focus();
     await driver.keyboard.press("Enter");

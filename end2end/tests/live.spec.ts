@@ -4,7 +4,7 @@
 
 import { expect, test, type WebSocketRoute } from "@playwright/test";
 
-import { A, B, carAt, clickMapAt, driverOnline, freshAccount, signUp } from "./support";
+import { A, B, carAt, clickMapAt, driverOnline, freshAccount, goOffline, signUp } from "./support";
 
 test("the rider watches the car move and both screens follow the ride live", async ({ browser }) => {
   const riderContext = await browser.newContext();
@@ -46,12 +46,13 @@ test("the rider watches the car move and both screens follow the ride live", asy
     await driver.getByTestId("active-ride").getByRole("button", { name: "Arrived at pickup" }).click();
     await expect(rider.getByTestId("ride-status")).toHaveText("Your driver has arrived");
     await rider.getByRole("button", { name: "Cancel ride" }).click();
-    await expect(driver.getByText("The rider cancelled the ride.")).toBeVisible();
+    await expect(driver.getByTestId("ride-notice")).toHaveText("The rider cancelled the ride.");
     await expect(rider.getByTestId("last-ride-status")).toBeVisible();
 
     // Both connections stayed live throughout: nothing here came from polling.
     await expect(rider.getByTestId("connection")).toHaveAttribute("data-state", "live");
     await expect(driver.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    await goOffline(driver);
   } finally {
     await riderContext.close();
     await driverContext.close();

@@ -4,7 +4,7 @@
 
 import { expect, test } from "@playwright/test";
 
-import { A, B, clickMapAt, cspViolations, freshAccount, open, signUp } from "./support";
+import { A, B, clickMapAt, cspViolations, freshAccount, goOffline, open, signUp } from "./support";
 
 test("a whole ride from request to rating, rider on A and driver on B", async ({ browser }) => {
   const riderContext = await browser.newContext();
@@ -76,6 +76,7 @@ test("a whole ride from request to rating, rider on A and driver on B", async ({
     await expect(rider.getByTestId("past-rides")).toContainText("Central Station → Market Hall");
     await open(driver, A, "/driver");
     await expect(driver.getByTestId("earnings")).toContainText(fare);
+    await goOffline(driver);
     expect([...riderViolations, ...driverViolations]).toEqual([]);
   } finally {
     await riderContext.close();

@@ -4,7 +4,7 @@
 
 import { expect, test, type Page } from "@playwright/test";
 
-import { A, B, DEMO_A, clickMapAt, driverOnline, freshAccount, signUp } from "./support";
+import { A, B, DEMO_A, freshAccount, goOffline, signUp } from "./support";
 
 /** What one map draws, read in one go (viewBox units, as "x,y" strings). */
 interface Drawn {
@@ -128,7 +128,15 @@ test("the driver sees the way to the offer's pickup, and the trip from the car o
   try {
     const rider = await riderContext.newPage();
     const driver = await driverContext.newPage();
-    await driverOnline(driver, B, "Rob Route");
+    // Online at Old Town Square, nearer the pickup than where other specs put their drivers.
+    await signUp(driver, B, freshAccount("driver", "Rob Route"));
+    await driver.getByLabel("Make").fill("Škoda");
+    await driver.getByLabel("Model").fill("Octavia");
+    await driver.getByLabel("Plate").fill("B-RT 7");
+    await driver.getByRole("button", { name: "Save car" }).click();
+    await driver.getByLabel("Or choose a place").selectOption({ label: "Old Town Square" });
+    await driver.getByRole("button", { name: "Go online" }).click();
+    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
     await signUp(rider, A, freshAccount("rider", "Ruth Route"));
     await rider.getByLabel("Pickup", { exact: true }).selectOption({ label: "Market Hall" });
     await rider.getByLabel("Drop-off", { exact: true }).selectOption({ label: "Central Station" });
@@ -159,7 +167,9 @@ test("the driver sees the way to the offer's pickup, and the trip from the car o
     expect(riding.approach).toBeNull();
 
     // The driver moves on; the route on both screens starts where the car now is.
-    await clickMapAt(driver, "Your position", 0.305, 0.385);
+    // A short, plausible step: a little south-east of where the car is drawn.
+    const car = (await driver.getByTestId("marker-car").boundingBox())!;
+    await driver.mouse.click(car.x + car.width / 2 + 14, car.y + car.height / 2 + 10);
     await expect.poll(async () => (await drawn(rider, "Your ride on the map")).car).not.toBe(riding.car);
     for (const [page, label] of [
       [rider, "Your ride on the map"],
@@ -177,8 +187,7 @@ test("the driver sees the way to the offer's pickup, and the trip from the car o
 
     await active.getByRole("button", { name: "Complete trip" }).click();
     await expect(active).toHaveCount(0, { timeout: 15_000 });
-    await driver.getByRole("button", { name: "Go offline" }).click();
-    await expect(driver.getByTestId("driver-presence")).toHaveText(/You are offline/);
+    await goOffline(driver);
   } finally {
     await riderContext.close();
     await driverContext.close();

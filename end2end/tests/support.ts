@@ -99,6 +99,12 @@ export async function driverOnline(driver: Page, base: string, name: string): Pr
   await expect(driver.getByTestId("driver-presence")).toHaveText(/You are online/);
 }
 
+/** Takes the driver offline, so that no later spec's ride is offered to a driver who is gone. */
+export async function goOffline(driver: Page): Promise<void> {
+  await driver.getByRole("button", { name: "Go offline" }).click();
+  await expect(driver.getByTestId("driver-presence")).toHaveText(/You are offline/);
+}
+
 /**
  * Content-Security-Policy violations reported in `context`'s pages, as they come: each page
  * reports its own (the `securitypolicyviolation` event) and Chromium logs them too.

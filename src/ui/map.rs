@@ -119,6 +119,10 @@ pub fn CityMap(
     #[prop(into)] markers: Signal<Vec<Marker>>,
     #[prop(optional, into)] routes: Option<Signal<Vec<RouteLine>>>,
     #[prop(optional)] on_pick: Option<Callback<GeoPoint>>,
+    /// Ids of the text that says what the map shows (the ride's status, its ETA): the map's
+    /// text alternative beside its label.
+    #[prop(optional)]
+    described_by: Option<&'static str>,
 ) -> impl IntoView {
     let (width, height) = BOUNDS.view_size();
     let view_box = format!("0 0 {} {}", num(width), num(height));
@@ -162,7 +166,14 @@ pub fn CityMap(
                 preserveAspectRatio="xMidYMid meet"
                 role="img"
                 aria-label=label
-                aria-describedby=pickable.then(|| hint_id.clone())
+                aria-describedby={
+                    let ids: Vec<String> = described_by
+                        .map(str::to_owned)
+                        .into_iter()
+                        .chain(pickable.then(|| hint_id.clone()))
+                        .collect();
+                    (!ids.is_empty()).then(|| ids.join(" "))
+                }
                 on:click=on_click
             >
                 <rect class="city-map__land" x="0" y="0" width=num(width) height=num(height)/>

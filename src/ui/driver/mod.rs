@@ -404,6 +404,7 @@ fn DriverBody(
                         markers=Signal::derive(move || markers(position.get(), online.get(), ride.get().or_else(|| offer.get())))
                         routes=Signal::derive(move || routes(position.get(), ride.get().or_else(|| offer.get())))
                         on_pick=Callback::new(move |at: GeoPoint| move_to(at))
+                        described_by="driver-presence"
                     />
                     <PlacePicker
                         label="Or choose a place"

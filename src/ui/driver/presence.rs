@@ -145,6 +145,7 @@ pub(super) fn PresencePanel(
                 <p
                     class="presence__state"
                     class:presence__state--online=move || online.get()
+                    id="driver-presence"
                     data-testid="driver-presence"
                     role="status"
                 >

@@ -149,10 +149,10 @@ pub(super) fn ActiveRide(
         <Title text=title/>
         <section class="card ride" aria-labelledby="ride-title" data-testid="active-ride">
             <h2 id="ride-title" tabindex="-1" node_ref=heading>"Your ride"</h2>
-            <p class="ride-status" role="status" data-testid="ride-status">
+            <p class="ride-status" id="ride-status" role="status" data-testid="ride-status">
                 {move || status.get().map(RideStatus::describe)}
             </p>
-            <p class="eta" data-testid="eta" data-eta-s=move || eta.get().map(|(_, s)| s)>
+            <p class="eta" id="ride-eta" data-testid="eta" data-eta-s=move || eta.get().map(|(_, s)| s)>
                 {move || eta.get().map(|(status, eta)| match status {
                     RideStatus::InProgress => format!("About {} to the drop-off", describe_duration(eta.max(60))),
                     _ => format!("Your driver is about {} away", describe_duration(eta.max(60))),
@@ -184,7 +184,7 @@ pub(super) fn ActiveRide(
                     </ActionForm>
                 </div>
             </Show>
-            <CityMap label="Your ride on the map" markers routes/>
+            <CityMap label="Your ride on the map" markers routes described_by="ride-status ride-eta"/>
             <p class="form-error" role="alert">{move || action_error().map(|e| e.message().to_owned())}</p>
             <Show when=cancellable>
                 <ActionForm action=cancel attr:class="inline">
