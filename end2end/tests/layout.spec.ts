@@ -93,6 +93,12 @@ for (const [size, viewport] of [
         await rider.keyboard.press("Escape");
         await expect(sheet).toHaveAttribute("data-expanded", "false");
         await expect(handle).toBeFocused();
+        // An Escape typed into a field is the field's own: the sheet stays up.
+        await handle.tap();
+        await expect(sheet).toHaveAttribute("data-expanded", "true");
+        await rider.getByLabel("Latitude").focus();
+        await rider.keyboard.press("Escape");
+        await expect(sheet).toHaveAttribute("data-expanded", "true");
         // Touch targets are at least 44 px high.
         for (const button of await rider.getByRole("button").all()) {
           if (!(await button.isVisible())) continue;

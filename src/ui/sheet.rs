@@ -50,7 +50,12 @@ pub fn Sheet(
         scroll_to_top();
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Escape" && expanded.get_untracked() && is_phone() {
+        // An Escape typed into a field (a PIN, a coordinate, a list) is the field's own.
+        let in_field = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+        if ev.key() == "Escape" && !in_field && expanded.get_untracked() && is_phone() {
             expanded.set(false);
             scroll_to_top();
         }
