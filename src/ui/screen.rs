@@ -43,15 +43,18 @@ pub struct RefreshKey {
 }
 
 /// The refresh key of a screen whose live connection is `live`, whose clock is `tick` and which
-/// is `enabled` (signed in with the screen's role).
+/// is `enabled` (signed in with the screen's role). A derived signal, not a memo: whoever reads
+/// it (a resource's source, an effect) tracks the poll, the pushes and the connections
+/// directly.
 pub fn use_refresh_key(
     enabled: Signal<bool>,
     live: LiveLink,
     pushes: Pushes,
     tick: ReadSignal<u64>,
-) -> Memo<RefreshKey> {
-    Memo::new(move |_| RefreshKey {
-        polled: (enabled.get() && !live.is_live()).then(|| tick.get()),
+) -> Signal<RefreshKey> {
+    let polled = Memo::new(move |_| (enabled.get() && !live.is_live()).then(|| tick.get()));
+    Signal::derive(move || RefreshKey {
+        polled: polled.get(),
         pushes: pushes.0.get(),
         connection: live.generation.get(),
     })

@@ -171,7 +171,7 @@ fn RiderScreen(first: Resource<Result<RiderModel, AppError>>) -> impl IntoView {
     let refresh_key = use_refresh_key(Signal::derive(|| true), live, pushes, tick);
     Effect::new(move |before: Option<()>| {
         // Read, not only tracked: a memo is lazy, and one never read never computes, so never
-        // hears of its sources changing.
+        // hears of its sources changing (the poll inside the key is a memo).
         let _ = refresh_key.get();
         request.version().track();
         cancel.version().track();
