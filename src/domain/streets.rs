@@ -93,9 +93,8 @@ impl StreetGraph {
         if self.off_street_m(from) > OFF_STREET_M || self.off_street_m(to) > OFF_STREET_M {
             return None;
         }
-        let (a, b) = (self.nearest(from)?, self.nearest(to)?);
-        self.route(a, b)?;
-        Some(self.plan(from, to))
+        let nodes = self.route(self.nearest(from)?, self.nearest(to)?)?;
+        Some(self.route_through(from, nodes, to))
     }
 
     /// The node nearest to `p` (`None` only for an empty graph).
@@ -162,6 +161,11 @@ impl StreetGraph {
             (Some(a), Some(b)) => self.route(a, b).unwrap_or_default(),
             _ => Vec::new(),
         };
+        self.route_through(from, nodes, to)
+    }
+
+    /// The route from `from` through the street nodes `nodes` (a planned way) to `to`.
+    fn route_through(&self, from: GeoPoint, nodes: Vec<usize>, to: GeoPoint) -> Route {
         let mut points: Vec<GeoPoint> = nodes.iter().filter_map(|&n| self.node(n)).collect();
         // Already on the first stretch of street (a car re-routed between two junctions):
         // drive on along it rather than back to its start.

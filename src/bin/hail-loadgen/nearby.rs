@@ -306,7 +306,8 @@ async fn listen(mut ws: Ws, heard: Arc<Heard>, mut stop: watch::Receiver<bool>) 
         tokio::select! {
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    if text.as_str().contains(r#""type":"nearby"#) {
+                    // Not `nearby_gone`: only the cars themselves.
+                    if text.as_str().contains(r#""type":"nearby""#) {
                         heard.messages.fetch_add(1, Ordering::Relaxed);
                         heard.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
                     }
